@@ -1,0 +1,127 @@
+"""Staff work in the admin: pages render, money moves only through the services."""
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from conversations.models import Contact
+from customer_data import services
+from customer_data.models import Booking, Payment, PaymentStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_admin_pages_render(staff_client, make_booking):
+    booking = make_booking(total="100.00")
+    payment = services.create_payment(
+        booking=booking, amount=Decimal("50.00"), payment_method="bank_transfer", source="staff"
+    )
+    for url in [
+        reverse("admin:index"),
+        reverse("admin:customer_data_booking_changelist"),
+        reverse("admin:customer_data_booking_change", args=[booking.pk]),
+        reverse("admin:customer_data_payment_changelist"),
+        reverse("admin:customer_data_payment_change", args=[payment.pk]),
+        reverse("admin:customer_data_tour_changelist"),
+        reverse("admin:customer_data_seasonaltourprice_changelist"),
+        reverse("admin:customer_data_paymentevent_changelist"),
+    ]:
+        assert staff_client.get(url).status_code == 200, url
+
+
+def test_admin_is_refused_to_anonymous(client):
+    response = client.get(reverse("admin:customer_data_payment_changelist"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_mark_as_received_action_goes_through_the_service(staff_client, make_booking):
+    booking = make_booking(total="100.00")
+    payment = services.create_payment(
+        booking=booking, amount=Decimal("100.00"), payment_method="omari", source="staff"
+    )
+    response = staff_client.post(
+        reverse("admin:customer_data_payment_changelist"),
+        {"action": "mark_as_received", "_selected_action": [payment.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    booking.refresh_from_db()
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCESSFUL
+    assert booking.amount_paid == Decimal("100.00")
+    assert booking.payment_status == Booking.PaymentStatus.PAID
+    assert payment.events.filter(source="staff", new_status="successful", applied=True).count() == 1
+
+
+def test_reject_action_and_refusal_of_gateway_payments(staff_client, make_booking):
+    booking = make_booking(total="100.00")
+    manual = services.create_payment(
+        booking=booking, amount=Decimal("30.00"), payment_method="bank_transfer", source="staff"
+    )
+    gateway = services.create_payment(
+        booking=booking, amount=Decimal("30.00"), payment_method="paynow_ecocash", source="flow"
+    )
+    url = reverse("admin:customer_data_payment_changelist")
+    staff_client.post(url, {"action": "reject", "_selected_action": [manual.pk]})
+    response = staff_client.post(
+        url, {"action": "mark_as_received", "_selected_action": [gateway.pk]}, follow=True
+    )
+    manual.refresh_from_db()
+    gateway.refresh_from_db()
+    assert manual.status == PaymentStatus.FAILED
+    assert gateway.status == PaymentStatus.PENDING
+    assert "confirmed by the gateway" in response.content.decode()
+
+
+def test_payment_money_fields_are_read_only(staff_client, make_booking):
+    booking = make_booking(total="100.00")
+    payment = services.create_payment(
+        booking=booking, amount=Decimal("30.00"), payment_method="cash", source="staff"
+    )
+    staff_client.post(
+        reverse("admin:customer_data_payment_change", args=[payment.pk]),
+        {"amount": "99.00", "phone_number": "", "email": "", "instructions": "", "notes": "x"},
+    )
+    payment.refresh_from_db()
+    assert payment.amount == Decimal("30.00")
+
+
+def test_adding_a_payment_in_the_admin_checks_the_balance(staff_client, make_booking):
+    booking = make_booking(total="100.00")
+    url = reverse("admin:customer_data_payment_add")
+    form = {
+        "booking": booking.pk,
+        "amount": "150.00",
+        "currency": "USD",
+        "payment_method": "cash",
+        "reference": "PAY-MANUAL0001",
+        "events-TOTAL_FORMS": 0,
+        "events-INITIAL_FORMS": 0,
+    }
+    response = staff_client.post(url, form, follow=True)
+    assert "more than the balance" in response.content.decode()
+    assert not Payment.objects.filter(booking=booking).exists()
+    staff_client.post(url, {**form, "amount": "40.00"}, follow=True)
+    created = Payment.objects.get(booking=booking)
+    assert created.amount == Decimal("40.00")
+    assert created.events.get().source == "staff"
+
+
+@pytest.mark.parametrize("query", ["0771234567", "+263 77 123 4567", "BK-", "tendai@example"])
+def test_booking_search_by_phone_reference_email(staff_client, make_booking, query):
+    contact = Contact.objects.create(whatsapp_id="263771234567", name="Tendai")
+    booking = make_booking(contact=contact, email="tendai@example.com")
+    other = make_booking(email="someone@example.org")
+    response = staff_client.get(reverse("admin:customer_data_booking_changelist"), {"q": query})
+    body = response.content.decode()
+    assert booking.booking_reference in body
+    if query != "BK-":
+        assert other.booking_reference not in body

@@ -1,0 +1,1 @@
+"""Contacts and the record of every WhatsApp message in and out."""

@@ -1,0 +1,227 @@
+"""Admin for tours, bookings and payments. Money moves only through the services."""
+
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import Q
+
+from . import services
+from .models import (
+    Booking,
+    Payment,
+    PaymentEvent,
+    SeasonalTourPrice,
+    Tour,
+    Traveler,
+)
+
+
+class SeasonalTourPriceInline(admin.TabularInline):
+    model = SeasonalTourPrice
+    extra = 0
+
+
+@admin.register(Tour)
+class TourAdmin(admin.ModelAdmin):
+    list_display = ("name", "category", "base_price", "child_price", "duration_days", "is_active")
+    list_filter = ("is_active", "category")
+    search_fields = ("name", "location")
+    inlines = [SeasonalTourPriceInline]
+
+
+@admin.register(SeasonalTourPrice)
+class SeasonalTourPriceAdmin(admin.ModelAdmin):
+    list_display = ("tour", "start_date", "end_date", "price_per_adult", "price_per_child")
+    list_filter = ("tour",)
+
+
+class TravelerInline(admin.TabularInline):
+    model = Traveler
+    extra = 0
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = ("reference", "amount", "currency", "payment_method", "status", "created_at")
+    readonly_fields = fields
+    show_change_link = True
+
+
+class BookingPaymentEventInline(ReadOnlyInline):
+    model = PaymentEvent
+    fk_name = "payment"
+    fields = ("created_at", "old_status", "new_status", "applied", "source", "message")
+    readonly_fields = fields
+
+
+@admin.register(Booking)
+class BookingAdmin(admin.ModelAdmin):
+    list_display = (
+        "booking_reference",
+        "tour",
+        "contact",
+        "start_date",
+        "total_amount",
+        "amount_paid",
+        "payment_status",
+        "source",
+        "created_at",
+    )
+    list_filter = ("payment_status", "source", "start_date", "created_at", "tour")
+    date_hierarchy = "start_date"
+    search_fields = (
+        "booking_reference",
+        "email",
+        "contact__whatsapp_id",
+        "contact__name",
+        "travelers__name",
+    )
+    readonly_fields = ("booking_reference", "amount_paid", "created_at", "updated_at")
+    autocomplete_fields = ()
+    raw_id_fields = ("contact",)
+    inlines = [TravelerInline, PaymentInline]
+    list_select_related = ("tour", "contact")
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        digits = "".join(ch for ch in search_term if ch.isdigit())
+        if len(digits) >= 6:
+            # Phone numbers are typed as 0771..., +263 77..., 263771...: match the tail.
+            queryset |= self.model.objects.filter(Q(contact__whatsapp_id__endswith=digits[-9:]))
+            may_have_duplicates = True
+        return queryset, may_have_duplicates
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.payments.exists():
+            fields.append("total_amount")  # repricing a booking with money on it is a refund case
+        return fields
+
+
+class PaymentEventInline(ReadOnlyInline):
+    model = PaymentEvent
+    fields = ("created_at", "old_status", "new_status", "applied", "source", "actor", "message")
+    readonly_fields = fields
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = (
+        "reference",
+        "booking",
+        "amount",
+        "currency",
+        "payment_method",
+        "status",
+        "paynow_reference",
+        "created_at",
+        "paid_at",
+    )
+    list_filter = ("status", "payment_method", "created_at")
+    search_fields = (
+        "reference",
+        "paynow_reference",
+        "booking__booking_reference",
+        "phone_number",
+        "email",
+    )
+    inlines = [PaymentEventInline]
+    actions = ["mark_as_received", "reject"]
+    list_select_related = ("booking",)
+    raw_id_fields = ("booking",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    MONEY_FIELDS = (
+        "id",
+        "booking",
+        "amount",
+        "currency",
+        "payment_method",
+        "status",
+        "reference",
+        "paynow_reference",
+        "poll_url",
+        "paid_at",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ("status", "paid_at", "created_at", "updated_at")
+        return self.MONEY_FIELDS
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # New payments go through the money service (amount and balance checks, an event).
+        try:
+            created = services.create_payment(
+                booking=obj.booking,
+                amount=obj.amount,
+                payment_method=obj.payment_method,
+                source="staff",
+                phone_number=obj.phone_number,
+                email=obj.email,
+                notes=obj.notes,
+                actor=request.user,
+            )
+        except services.PaymentValidationError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        obj.pk, obj._state.adding = created.pk, False
+        return None
+
+    def _apply(self, request, queryset, service, verb):
+        applied = refused = 0
+        for payment in queryset:
+            try:
+                result = service(payment=payment, actor=request.user)
+            except services.PaymentValidationError as exc:
+                self.message_user(request, f"{payment.reference}: {exc}", messages.ERROR)
+                refused += 1
+                continue
+            if result.applied:
+                applied += 1
+            else:
+                refused += 1
+                self.message_user(
+                    request, f"{payment.reference}: {result.reason}", messages.WARNING
+                )
+        if applied:
+            self.message_user(request, f"{applied} payment(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Mark as received (bank transfer, Omari, cash)")
+    def mark_as_received(self, request, queryset):
+        self._apply(request, queryset, services.mark_payment_received, "marked as received")
+
+    @admin.action(description="Reject")
+    def reject(self, request, queryset):
+        self._apply(request, queryset, services.reject_payment, "rejected")
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "payment", "old_status", "new_status", "applied", "source")
+    list_filter = ("source", "applied", "new_status")
+    search_fields = ("payment__reference", "payment__booking__booking_reference")
+    readonly_fields = [f.name for f in PaymentEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CustomerDataConfig(AppConfig):
+    name = "customer_data"
+    verbose_name = "Customer Data"
+    default_auto_field = "django.db.models.BigAutoField"

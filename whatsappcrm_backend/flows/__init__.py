@@ -1,0 +1,1 @@
+"""The conversational flow engine, its definitions, and WhatsApp Flows (native forms)."""

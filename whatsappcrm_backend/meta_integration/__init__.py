@@ -1,0 +1,1 @@
+"""WhatsApp Cloud API: configuration, Graph API client, webhook view, send/receive tasks."""

@@ -1,0 +1,1 @@
+"""Paynow: configuration, the protocol client (sdk), PaynowService, IPN/return views, polling."""
