@@ -19,3 +19,7 @@ from whatsappcrm.settings import *  # noqa: F403
 
 Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
+
+# Tasks run in-process unless a test starts a real Celery worker (those tests switch this
+# off for their duration); CI still has CELERY_BROKER_URL pointing at Redis for them.
+CELERY_TASK_ALWAYS_EAGER = True

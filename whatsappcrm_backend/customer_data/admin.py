@@ -156,10 +156,34 @@ class PaymentAdmin(admin.ModelAdmin):
         "updated_at",
     )
 
+    ADD_FIELDS = (
+        "booking",
+        "amount",
+        "currency",
+        "payment_method",
+        "phone_number",
+        "email",
+        "notes",
+    )
+    GATEWAY_FIELDS = (
+        "merchant_trace",
+        "gateway_status",
+        "authorization_code",
+        "authorization_expires",
+        "last_checked_at",
+        "check_attempts",
+        "next_check_at",
+    )
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return self.ADD_FIELDS  # staff record manual payments; gateways create their own
+        return super().get_fields(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
-            return ("status", "paid_at", "created_at", "updated_at")
-        return self.MONEY_FIELDS
+            return ()
+        return self.MONEY_FIELDS + self.GATEWAY_FIELDS
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -5,3 +5,6 @@ class CustomerDataConfig(AppConfig):
     name = "customer_data"
     verbose_name = "Customer Data"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import notifications  # noqa: F401  (connects the outcome receiver)

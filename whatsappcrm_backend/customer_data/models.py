@@ -270,6 +270,26 @@ class Payment(_RetryOnReferenceCollision, models.Model):
     )
     paynow_reference = models.CharField(max_length=64, blank=True, db_index=True)
     poll_url = models.URLField(max_length=500, blank=True)
+    merchant_trace = models.CharField(
+        max_length=32,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Unique per gateway attempt; lets us trace an initiation whose reply was lost.",
+    )
+    gateway_status = models.CharField(
+        max_length=32, blank=True, help_text="The last status the gateway reported, verbatim."
+    )
+    authorization_code = models.CharField(
+        max_length=64, blank=True, help_text="InnBucks: the code the payer enters in the app."
+    )
+    authorization_expires = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    check_attempts = models.PositiveIntegerField(default=0)
+    next_check_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When reconciliation polls it next."
+    )
     phone_number = models.CharField(max_length=20, blank=True)
     email = models.EmailField(blank=True)
     instructions = models.TextField(blank=True)

@@ -254,6 +254,39 @@ def create_payment(
     return payment
 
 
+def record_gateway_message(
+    *,
+    payment_id,
+    source: str,
+    message: str,
+    raw_data: dict[str, Any] | None = None,
+    **gateway_fields,
+) -> Payment:
+    """Store what a gateway said about a payment without changing its status.
+
+    `gateway_fields` (poll URL, gateway reference, instructions, ...) are saved on the
+    payment; status and amount are not among them and cannot be changed here.
+    """
+    forbidden = {"status", "amount", "booking", "booking_id", "paid_at"} & set(gateway_fields)
+    if forbidden:
+        raise ValueError(f"record_gateway_message cannot change {sorted(forbidden)}")
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        for name, value in gateway_fields.items():
+            setattr(payment, name, value)
+        if gateway_fields:
+            payment.save(update_fields=[*gateway_fields, "updated_at"])
+        _event(
+            payment,
+            old=payment.status,
+            new="",
+            source=source,
+            message=message,
+            raw_data=raw_data,
+        )
+    return payment
+
+
 def mark_payment_received(*, payment: Payment, actor, note: str = "") -> TransitionResult:
     """Staff confirm a manual payment (bank transfer, Omari, cash) has arrived."""
     if payment.payment_method not in MANUAL_METHODS:

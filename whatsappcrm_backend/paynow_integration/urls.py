@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+app_name = "paynow"
+urlpatterns = [
+    path("ipn/", views.paynow_ipn, name="ipn"),
+    path("return/", views.paynow_return, name="return"),
+]

@@ -148,7 +148,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-paynow-payments": {
+        "task": "paynow_integration.tasks.reconcile_payments",
+        "schedule": env.float("PAYNOW_RECONCILE_INTERVAL", default=60.0),
+    },
+}
 
 CACHES = {
     "default": env.cache_url("CACHE_URL", default="locmemcache://")
@@ -159,6 +164,21 @@ CACHES = {
 # --- Money -----------------------------------------------------------------------------
 DEPOSIT_PERCENT = Decimal(env.str("DEPOSIT_PERCENT", default="50"))
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
+
+# --- Paynow -----------------------------------------------------------------------------
+# Off hides the Paynow options and refuses new Paynow payments (the guide's rollback switch).
+PAYNOW_ENABLED = env.bool("PAYNOW_ENABLED", default=True)
+# Confirm each status update by polling the poll URL we stored before crediting.
+PAYNOW_CONFIRM_BY_POLL = env.bool("PAYNOW_CONFIRM_BY_POLL", default=True)
+# Minutes a Paynow payment may stay pending before reconciliation expires it.
+PAYNOW_PENDING_TIMEOUT = env.float("PAYNOW_PENDING_TIMEOUT", default=15.0)
+# Seconds during which an identical request returns the pending payment (no second prompt).
+PAYNOW_DUPLICATE_WINDOW = env.float("PAYNOW_DUPLICATE_WINDOW", default=300.0)
+# Seconds after which a trace answering NotFound means Paynow never got the request.
+PAYNOW_TRACE_GRACE = env.float("PAYNOW_TRACE_GRACE", default=120.0)
+# Seconds to wait for Paynow: to connect, and for an answer.
+PAYNOW_CONNECT_TIMEOUT = env.float("PAYNOW_CONNECT_TIMEOUT", default=5.0)
+PAYNOW_READ_TIMEOUT = env.float("PAYNOW_READ_TIMEOUT", default=20.0)
 
 # --- Security (production) ---------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

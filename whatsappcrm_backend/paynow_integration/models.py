@@ -1,0 +1,93 @@
+"""Paynow configuration and the log of every status update we receive (IPN, poll, trace)."""
+
+from django.db import models
+from django.db.models import Q
+
+from whatsappcrm.fields import EncryptedTextField
+
+from .constants import DEFAULT_REMOTE_URL
+
+
+class PaynowConfig(models.Model):
+    integration_id = models.CharField("Integration ID", max_length=32)
+    integration_key = EncryptedTextField(
+        "Integration key", help_text="Stored encrypted; never shown again after saving."
+    )
+    api_base_url = models.URLField(
+        "API Base URL",
+        max_length=300,
+        default=DEFAULT_REMOTE_URL,
+        help_text="The Express Checkout URL (…/interface/remotetransaction). The web checkout, "
+        "trace and other endpoints are derived from it.",
+    )
+    auth_email = models.EmailField(
+        "Auth e-mail",
+        blank=True,
+        help_text="In test mode Paynow requires the merchant account's own login e-mail here.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Paynow Configuration"
+        verbose_name_plural = "Paynow Configurations"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="one_active_paynow_config"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Paynow integration {self.integration_id}" + ("" if self.is_active else " (off)")
+
+
+class PaynowStatusUpdate(models.Model):
+    """A status message from Paynow, stored raw and untrusted before anything acts on it."""
+
+    class Source(models.TextChoices):
+        IPN = "ipn", "Result URL (IPN)"
+        POLL = "poll", "Poll"
+        TRACE = "trace", "Trace"
+
+    class Flag(models.TextChoices):
+        NONE = "", "—"
+        UNKNOWN_REFERENCE = "unknown_reference", "Unknown reference"
+        AMOUNT_MISMATCH = "amount_mismatch", "Amount differs from the payment"
+        DISPUTED = "disputed", "Disputed"
+        REFUND_REPORTED = "refund_reported", "Refund reported by Paynow"
+        UNKNOWN_STATUS = "unknown_status", "Unknown status"
+        CONFLICTING_STATUS = "conflicting_status", "Conflicts with the payment's final status"
+
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.IPN)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    body = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    remote_ip = models.GenericIPAddressField(null=True, blank=True)
+    valid = models.BooleanField(null=True, help_text="Hash verified (None: not checked yet).")
+    processed = models.BooleanField(default=False, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    processing_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="From receipt to applied status, in milliseconds."
+    )
+    error = models.TextField(blank=True)
+    reference = models.CharField(max_length=64, blank=True, db_index=True)
+    paynow_reference = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=32, blank=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    payment = models.ForeignKey(
+        "customer_data.Payment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="paynow_updates",
+    )
+    flag = models.CharField(max_length=24, choices=Flag.choices, blank=True, db_index=True)
+    flag_resolved = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["paynow_reference", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.reference or '?'} {self.status or '?'}"

@@ -1,0 +1,55 @@
+"""Paynow's result URL (IPN) and return page. Thin: verify, store, hand over, answer."""
+
+import logging
+
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from customer_data.models import Payment
+
+from .services import record_status_message
+from .tasks import process_paynow_status_update
+
+logger = logging.getLogger(__name__)
+
+_KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Forwarded-For", "X-Request-ID")
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@csrf_exempt
+@require_POST
+def paynow_ipn(request):
+    """Paynow status update (form-encoded). 200 once stored and verified; 403 on bad hash."""
+    logger.info("Paynow IPN received", extra={"source": "ipn"})
+    headers = {name: request.headers[name] for name in _KEPT_HEADERS if name in request.headers}
+    entry, status = record_status_message(
+        body=request.body, headers=headers, remote_ip=client_ip(request)
+    )
+    if status == 200:
+        transaction.on_commit(lambda: process_paynow_status_update.delay(entry.pk))
+        return HttpResponse("OK", content_type="text/plain")
+    messages = {400: "Bad request", 403: "Invalid IPN signature", 503: "Not configured"}
+    return HttpResponse(messages.get(status, "Error"), status=status, content_type="text/plain")
+
+
+@require_GET
+def paynow_return(request):
+    """Where Paynow sends the payer back; shows the payment's status by its reference."""
+    reference = request.GET.get("reference", "")[:64]
+    payment = (
+        Payment.objects.select_related("booking").filter(reference=reference).first()
+        if reference
+        else None
+    )
+    return render(
+        request,
+        "paynow_integration/return.html",
+        {"payment": payment},
+        status=200 if payment else 404,
+    )
