@@ -1,0 +1,1 @@
+"""Admin for WhatsApp Flows (Flows → WhatsApp Flows) and their form sessions."""

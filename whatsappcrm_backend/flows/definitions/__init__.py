@@ -1,0 +1,1 @@
+"""Flow definitions as Python data: conversation flows and WhatsApp Flow JSON."""
