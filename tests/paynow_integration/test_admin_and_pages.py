@@ -95,3 +95,19 @@ def test_system_check_warns_without_config(db, capsys):
 def test_system_check_quiet_with_config(paynow_config, capsys):
     call_command("check", "--database", "default")
     assert "paynow_integration.W001" not in capsys.readouterr().err
+
+
+def test_configure_paynow_command_reads_key_from_environment(db, monkeypatch, capsys):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="PAYNOW_INTEGRATION_KEY"):
+        call_command("configure_paynow", "--integration-id", "1")
+    monkeypatch.setenv("PAYNOW_INTEGRATION_KEY", "key-one")
+    call_command("configure_paynow", "--integration-id", "1", "--auth-email", "m@example.com")
+    monkeypatch.setenv("PAYNOW_INTEGRATION_KEY", "key-two")
+    call_command("configure_paynow", "--integration-id", "2")
+    call_command("configure_paynow", "--integration-id", "2")  # idempotent
+    active = PaynowConfig.objects.get(is_active=True)
+    assert (active.integration_id, active.integration_key) == ("2", "key-two")
+    assert PaynowConfig.objects.count() == 2
+    assert "key-two" not in capsys.readouterr().out
