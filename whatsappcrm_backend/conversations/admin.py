@@ -1,11 +1,166 @@
-from django.contrib import admin
+"""Admin: contacts with their conversation, a staff "send message" form and bot handover."""
 
-from .models import Contact
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+
+from meta_integration import messages as payloads
+
+from . import selectors, services
+from .forms import SendMessageForm
+from .models import Contact, Message, MessageStatusEvent
+
+CONVERSATION_LENGTH = 50
 
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ("whatsapp_id", "name", "last_seen", "needs_human_intervention")
+    list_display = (
+        "whatsapp_id",
+        "name",
+        "last_seen",
+        "last_inbound_at",
+        "needs_human_intervention",
+        "bot_paused_until",
+    )
     list_filter = ("needs_human_intervention",)
     search_fields = ("whatsapp_id", "name")
-    readonly_fields = ("first_seen", "created_at", "updated_at")
+    readonly_fields = ("first_seen", "last_seen", "last_inbound_at", "created_at", "updated_at")
+    change_form_template = "admin/conversations/contact/change_form.html"
+    actions = ["pause_bot_action", "release_bot_action"]
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/send-message/",
+                self.admin_site.admin_view(self.send_message_view),
+                name="conversations_contact_send_message",
+            ),
+            path(
+                "<path:object_id>/release-bot/",
+                self.admin_site.admin_view(self.release_bot_view),
+                name="conversations_contact_release_bot",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        contact = self.get_object(request, object_id)
+        if contact is not None:
+            extra_context.update(self._conversation_context(contact, SendMessageForm()))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _conversation_context(self, contact: Contact, form: SendMessageForm) -> dict:
+        return {
+            "conversation": selectors.recent_messages(contact, limit=CONVERSATION_LENGTH),
+            "conversation_length": CONVERSATION_LENGTH,
+            "send_form": form,
+            "window_open": selectors.is_within_service_window(contact),
+            "window_ends_at": selectors.service_window_ends_at(contact),
+            "bot_paused": selectors.is_bot_paused(contact),
+        }
+
+    def _contact_or_403(self, request: HttpRequest, object_id: str) -> Contact:
+        contact = get_object_or_404(Contact, pk=object_id)
+        if not self.has_change_permission(request, contact):
+            raise PermissionDenied
+        return contact
+
+    def send_message_view(self, request: HttpRequest, object_id: str):
+        contact = self._contact_or_403(request, object_id)
+        change_url = reverse("admin:conversations_contact_change", args=[contact.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(change_url)
+        form = SendMessageForm(request.POST)
+        if not form.is_valid():
+            errors = "; ".join(e for errs in form.errors.values() for e in errs)
+            self.message_user(request, f"Not sent: {errors}", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        services.queue_message(
+            contact,
+            payloads.text(contact.whatsapp_id, form.cleaned_data["text"]),
+            flow_step="staff",
+        )
+        if form.cleaned_data["pause_bot"]:
+            minutes = form.cleaned_data.get("pause_minutes")
+            until = timezone.now() + timedelta(minutes=minutes) if minutes else None
+            services.pause_bot(contact, until=until, by=request.user)
+        if selectors.is_within_service_window(contact):
+            self.message_user(request, "Message queued for sending.", messages.SUCCESS)
+        else:
+            self.message_user(
+                request,
+                "Message queued, but the 24-hour window is closed: it will not go out as "
+                "free text (the re-engagement template goes instead, if one is configured).",
+                messages.WARNING,
+            )
+        return HttpResponseRedirect(change_url)
+
+    def release_bot_view(self, request: HttpRequest, object_id: str):
+        contact = self._contact_or_403(request, object_id)
+        if request.method == "POST":
+            services.release_bot(contact)
+            self.message_user(request, "The bot answers this contact again.", messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse("admin:conversations_contact_change", args=[contact.pk])
+        )
+
+    @admin.action(description="Pause the bot (staff take over)")
+    def pause_bot_action(self, request, queryset) -> None:
+        for contact in queryset:
+            services.pause_bot(contact, by=request.user)
+        self.message_user(request, f"Bot paused for {queryset.count()} contact(s).")
+
+    @admin.action(description="Release the bot")
+    def release_bot_action(self, request, queryset) -> None:
+        for contact in queryset:
+            services.release_bot(contact)
+        self.message_user(request, f"Bot released for {queryset.count()} contact(s).")
+
+
+class StatusEventInline(admin.TabularInline):
+    model = MessageStatusEvent
+    extra = 0
+    can_delete = False
+    fields = ("status", "timestamp", "error_code", "error_title", "received_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "contact",
+        "direction",
+        "message_type",
+        "short_text",
+        "status",
+        "error_code",
+        "flow_step",
+    )
+    list_filter = ("direction", "status", "message_type")
+    search_fields = ("wamid", "contact__whatsapp_id", "contact__name", "text")
+    list_select_related = ("contact",)
+    date_hierarchy = "created_at"
+    inlines = [StatusEventInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Message._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="text")
+    def short_text(self, obj: Message) -> str:
+        return (obj.text[:60] + "…") if len(obj.text) > 60 else obj.text

@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+"""Meta (WhatsApp Cloud API) endpoints under /crm-api/meta/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "meta_integration"
+
+urlpatterns = [
+    path("webhook/", views.webhook, name="webhook"),
+]

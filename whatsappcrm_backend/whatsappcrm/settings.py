@@ -153,6 +153,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "paynow_integration.tasks.reconcile_payments",
         "schedule": env.float("PAYNOW_RECONCILE_INTERVAL", default=60.0),
     },
+    "sweep-whatsapp-queues": {
+        "task": "meta_integration.tasks.sweep_outbound_queues",
+        "schedule": 60.0,
+    },
 }
 
 CACHES = {
@@ -179,6 +183,26 @@ PAYNOW_TRACE_GRACE = env.float("PAYNOW_TRACE_GRACE", default=120.0)
 # Seconds to wait for Paynow: to connect, and for an answer.
 PAYNOW_CONNECT_TIMEOUT = env.float("PAYNOW_CONNECT_TIMEOUT", default=5.0)
 PAYNOW_READ_TIMEOUT = env.float("PAYNOW_READ_TIMEOUT", default=20.0)
+
+# --- WhatsApp Cloud API ----------------------------------------------------------------
+# Credentials live in the admin (Meta Integration → Meta App Configs), encrypted at rest.
+# Dotted path of the function that handles each new inbound message (the flow engine).
+INBOUND_MESSAGE_HANDLER = env.str(
+    "INBOUND_MESSAGE_HANDLER", default="meta_integration.services.default_inbound_handler"
+)
+# Template sent instead of a free-form message outside the 24-hour window ("" = none).
+WHATSAPP_REENGAGEMENT_TEMPLATE = env.str("WHATSAPP_REENGAGEMENT_TEMPLATE", default="")
+WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE = env.str(
+    "WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE", default="en"
+)
+WHATSAPP_SEND_MAX_ATTEMPTS = env.int("WHATSAPP_SEND_MAX_ATTEMPTS", default=6)
+WHATSAPP_SEND_RETRY_BASE_SECONDS = env.float("WHATSAPP_SEND_RETRY_BASE_SECONDS", default=2.0)
+WHATSAPP_SEND_RETRY_MAX_SECONDS = env.float("WHATSAPP_SEND_RETRY_MAX_SECONDS", default=300.0)
+# Celery queue for WhatsApp sends ("" = the default queue).
+WHATSAPP_TASK_QUEUE = env.str("WHATSAPP_TASK_QUEUE", default="")
+WHATSAPP_MARK_AS_READ = env.bool("WHATSAPP_MARK_AS_READ", default=True)
+# Minutes the bot stays quiet after staff take over a conversation.
+BOT_PAUSE_DEFAULT_MINUTES = env.int("BOT_PAUSE_DEFAULT_MINUTES", default=60)
 
 # --- Security (production) ---------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

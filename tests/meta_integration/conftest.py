@@ -1,0 +1,105 @@
+"""Fixtures for the WhatsApp channel: a config, signed webhook posts, the WhatsApp emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from meta_integration.models import MetaAppConfig
+from meta_integration.signature import compute_signature
+from sandbox.whatsapp import WhatsAppEmulator
+from sandbox.whatsapp.testing import ControlClient
+from tests.meta_integration import whatsapp_helpers as h
+from whatsappcrm.celery import app as celery_app
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks() -> Iterator[None]:
+    """Run tasks in-process, as without a broker; the worker tests switch this off."""
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def dispatched(settings) -> list[int]:
+    settings.INBOUND_MESSAGE_HANDLER = "tests.meta_integration.whatsapp_helpers.recording_handler"
+    h.DISPATCHED.clear()
+    return h.DISPATCHED
+
+
+@pytest.fixture
+def make_config(db) -> Callable[..., MetaAppConfig]:
+    def make(**overrides: Any) -> MetaAppConfig:
+        fields: dict[str, Any] = {
+            "name": "Kalai Safaris",
+            "phone_number_id": h.PHONE_NUMBER_ID,
+            "waba_id": h.WABA_ID,
+            "display_phone_number": "263771000000",
+            "access_token": h.ACCESS_TOKEN,
+            "app_secret": h.APP_SECRET,
+            "verify_token": h.VERIFY_TOKEN,
+            "graph_base_url": h.UNREACHABLE_GRAPH,
+        }
+        fields.update(overrides)
+        return MetaAppConfig.objects.create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def config(make_config) -> MetaAppConfig:
+    return make_config()
+
+
+@pytest.fixture
+def webhook_url() -> str:
+    return reverse("meta_integration:webhook")
+
+
+@pytest.fixture
+def post_webhook(client, webhook_url, django_capture_on_commit_callbacks):
+    """POST a body as Meta would (signed with ``secret``), running on-commit work too."""
+
+    def post(body: bytes, *, secret: str | None = h.APP_SECRET, signature: str | None = None):
+        headers = {}
+        if signature is None and secret is not None:
+            signature = compute_signature(secret, body)
+        if signature is not None:
+            headers["HTTP_X_HUB_SIGNATURE_256"] = signature
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(webhook_url, data=body, content_type="application/json", **headers)
+
+    return post
+
+
+@pytest.fixture
+def emulator() -> Iterator[WhatsAppEmulator]:
+    """Meta's side over real HTTP; statuses and webhooks off unless a test turns them on."""
+    running = WhatsAppEmulator(
+        app_secret=h.APP_SECRET,
+        access_token=h.ACCESS_TOKEN,
+        phone_number_id=h.PHONE_NUMBER_ID,
+        waba_id=h.WABA_ID,
+        display_phone_number="263771000000",
+        status_delay=None,
+        window_enforcement="off",
+        retry_base_delay=0.2,
+    ).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def control(emulator) -> Iterator[ControlClient]:
+    with ControlClient(emulator.base_url) as client:
+        yield client
+
+
+@pytest.fixture
+def emulated_config(make_config, emulator) -> MetaAppConfig:
+    return make_config(graph_base_url=emulator.base_url)

@@ -1,0 +1,59 @@
+"""Reads about contacts and their conversations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import Contact, Message
+
+SERVICE_WINDOW = timedelta(hours=24)
+
+
+def is_bot_paused(contact: Contact, *, now: datetime | None = None) -> bool:
+    """True while staff have the conversation: the bot must not answer until the pause ends."""
+    now = now or timezone.now()
+    return contact.bot_paused_until is not None and contact.bot_paused_until > now
+
+
+def bot_pause_default_minutes() -> int:
+    return int(getattr(settings, "BOT_PAUSE_DEFAULT_MINUTES", 60))
+
+
+def service_window_ends_at(contact: Contact) -> datetime | None:
+    """When the 24-hour customer-service window closes (None: the contact never wrote)."""
+    if contact.last_inbound_at is None:
+        return None
+    return contact.last_inbound_at + SERVICE_WINDOW
+
+
+def is_within_service_window(contact: Contact, *, now: datetime | None = None) -> bool:
+    """Free-form messages may only be sent within 24 h of the contact's last message."""
+    ends_at = service_window_ends_at(contact)
+    return ends_at is not None and (now or timezone.now()) < ends_at
+
+
+def recent_messages(contact: Contact, *, limit: int = 50) -> list[Message]:
+    """The contact's last ``limit`` messages, oldest first (for reading as a conversation)."""
+    latest = list(Message.objects.filter(contact=contact).order_by("-created_at", "-id")[:limit])
+    return latest[::-1]
+
+
+def pending_outbound(contact_id: int) -> QuerySet[Message]:
+    """The contact's send queue, in the order it must go out."""
+    return Message.objects.filter(
+        contact_id=contact_id,
+        direction=Message.Direction.OUTBOUND,
+        status=Message.Status.PENDING,
+    ).order_by("created_at", "id")
+
+
+def next_pending_message(contact_id: int) -> Message | None:
+    return pending_outbound(contact_id).select_related("contact", "config").first()
+
+
+def message_by_wamid(wamid: str) -> Message | None:
+    return Message.objects.filter(wamid=wamid).first()

@@ -1,0 +1,201 @@
+"""Admin: WhatsApp numbers (secrets write-only) and the webhook log with replay."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from . import services
+from .models import DEFAULT_GRAPH_BASE_URL, MetaAppConfig, WebhookEvent
+
+SECRET_FIELDS = ("access_token", "app_secret", "previous_app_secret")
+
+
+class MetaAppConfigForm(forms.ModelForm):
+    """Secrets are write-only: never rendered, and a blank field keeps the stored value."""
+
+    access_token = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    app_secret = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    previous_app_secret = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    graph_base_url = forms.URLField(
+        label="Graph API base URL",
+        assume_scheme="https",
+        initial=DEFAULT_GRAPH_BASE_URL,
+        help_text="Point it at the WhatsApp emulator to move every Graph call there.",
+    )
+    keep_old_app_secret = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Keep the old app secret during rotation",
+        help_text="When a new app secret is entered, keep accepting webhooks signed with the "
+        "current one (it becomes the previous secret).",
+    )
+    clear_previous_app_secret = forms.BooleanField(
+        required=False,
+        label="Forget the previous app secret",
+        help_text="Tick once the rotation is over.",
+    )
+
+    class Meta:
+        model = MetaAppConfig
+        fields = [
+            "name",
+            "phone_number_id",
+            "waba_id",
+            "display_phone_number",
+            "access_token",
+            "app_secret",
+            "previous_app_secret",
+            "verify_token",
+            "api_version",
+            "graph_base_url",
+            "is_active",
+        ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in SECRET_FIELDS:
+            self.initial.pop(name, None)  # the stored value never reaches the page
+            stored = bool(self.instance.pk and getattr(self.instance, name))
+            self.fields[name].help_text = (
+                "A value is stored (hidden). Leave blank to keep it." if stored else "Not set."
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        typed = {name: cleaned.get(name) or "" for name in SECRET_FIELDS}
+        stored = {name: getattr(self.instance, name, "") or "" for name in SECRET_FIELDS}
+        editing = self.instance.pk is not None
+        for name in SECRET_FIELDS:
+            cleaned[name] = typed[name] or (stored[name] if editing else "")
+        rotating = (
+            editing
+            and typed["app_secret"]
+            and stored["app_secret"]
+            and typed["app_secret"] != stored["app_secret"]
+        )
+        if rotating and cleaned.get("keep_old_app_secret") and not typed["previous_app_secret"]:
+            cleaned["previous_app_secret"] = stored["app_secret"]
+        if cleaned.get("clear_previous_app_secret"):
+            cleaned["previous_app_secret"] = ""
+        return cleaned
+
+
+@admin.register(MetaAppConfig)
+class MetaAppConfigAdmin(admin.ModelAdmin):
+    form = MetaAppConfigForm
+    list_display = (
+        "__str__",
+        "phone_number_id",
+        "display_phone_number",
+        "api_version",
+        "graph_base_url",
+        "is_active",
+        "secrets_state",
+    )
+    list_filter = ("is_active",)
+    search_fields = ("name", "phone_number_id", "display_phone_number", "waba_id")
+    readonly_fields = ("created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "phone_number_id", "waba_id", "display_phone_number")}),
+        (
+            "Credentials (write-only)",
+            {
+                "fields": (
+                    "access_token",
+                    "app_secret",
+                    "keep_old_app_secret",
+                    "previous_app_secret",
+                    "clear_previous_app_secret",
+                    "verify_token",
+                )
+            },
+        ),
+        ("Graph API", {"fields": ("api_version", "graph_base_url", "is_active")}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="secrets")
+    def secrets_state(self, obj: MetaAppConfig) -> str:
+        parts = [
+            f"token {'set' if obj.access_token else 'MISSING'}",
+            f"app secret {'set' if obj.app_secret else 'MISSING'}",
+        ]
+        if obj.previous_app_secret:
+            parts.append("rotating")
+        return ", ".join(parts)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "received_at",
+        "phone_number_id",
+        "signature_valid",
+        "processed",
+        "delivery_count",
+        "short_error",
+    )
+    list_filter = ("signature_valid", "processed", "phone_number_id")
+    search_fields = ("body_sha256", "body")
+    date_hierarchy = "received_at"
+    actions = ["replay"]
+    readonly_fields = (
+        "received_at",
+        "last_received_at",
+        "delivery_count",
+        "remote_ip",
+        "headers",
+        "pretty_body",
+        "body_sha256",
+        "phone_number_id",
+        "config",
+        "signature_valid",
+        "processed",
+        "processed_at",
+        "error",
+    )
+    exclude = ("body",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="error")
+    def short_error(self, obj: WebhookEvent) -> str:
+        return (obj.error[:80] + "…") if len(obj.error) > 80 else obj.error
+
+    @admin.display(description="body")
+    def pretty_body(self, obj: WebhookEvent) -> str:
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.body)
+
+    @admin.action(description="Replay: process the selected events again (idempotent)")
+    def replay(self, request, queryset) -> None:
+        done = refused = 0
+        for event in queryset:
+            try:
+                services.replay_webhook_event(event)
+                done += 1
+            except services.WebhookRejected as exc:
+                refused += 1
+                self.message_user(request, f"Event {event.pk}: {exc.reason}", messages.WARNING)
+            except Exception as exc:
+                refused += 1
+                self.message_user(
+                    request, f"Event {event.pk} failed: {type(exc).__name__}", messages.ERROR
+                )
+        if done:
+            self.message_user(request, f"{done} event(s) replayed.", messages.SUCCESS)

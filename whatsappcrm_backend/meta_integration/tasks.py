@@ -1,0 +1,110 @@
+"""Background work for the WhatsApp channel. Every task is idempotent and safe with acks_late.
+
+Tasks go to ``settings.WHATSAPP_TASK_QUEUE`` when set (else Celery's default queue). Without
+a broker they run in-process (eager); then a deferred retry is not scheduled by the task
+itself but picked up by ``sweep_outbound_queues`` or the contact's next queued message.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+from .client import GraphRetryableError
+
+logger = logging.getLogger(__name__)
+
+LANE_CONTENDED_RETRY_SECONDS = 1.0
+
+
+def _options() -> dict:
+    queue = getattr(settings, "WHATSAPP_TASK_QUEUE", "") or ""
+    return {"queue": queue} if queue else {}
+
+
+def _eager() -> bool:
+    return bool(send_pending.app.conf.task_always_eager)
+
+
+def enqueue_send(contact_id: int, *, countdown: float | None = None) -> None:
+    """Wake the contact's send queue (now, or after ``countdown`` seconds)."""
+    send_pending.apply_async(args=[contact_id], countdown=countdown, **_options())
+
+
+def enqueue_inbound(message_id: int) -> None:
+    process_inbound_message.apply_async(args=[message_id], **_options())
+
+
+def enqueue_mark_read(message_id: int) -> None:
+    mark_message_read.apply_async(args=[message_id], **_options())
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_pending(contact_id: int) -> dict:
+    """Drain one contact's outbound queue in order; re-schedule itself when it must wait."""
+    result = services.send_pending_messages(contact_id)
+    if not _eager():
+        if result.contended:
+            # The holder may have looked at the queue just before our message was committed.
+            enqueue_send(contact_id, countdown=LANE_CONTENDED_RETRY_SECONDS)
+        elif result.scheduled_by_us and result.retry_at is not None:
+            from django.utils import timezone
+
+            delay = max(0.0, (result.retry_at - timezone.now()).total_seconds())
+            enqueue_send(contact_id, countdown=delay)
+    return {
+        "sent": result.sent,
+        "failed": result.failed,
+        "contended": result.contended,
+        "retry_at": result.retry_at.isoformat() if result.retry_at else None,
+    }
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(Exception,),
+    max_retries=3,
+    retry_backoff=True,
+    retry_jitter=False,
+)
+def process_inbound_message(message_id: int) -> bool:
+    """Hand one inbound message to the bot (``services.dispatch_inbound_message``), once."""
+    return services.dispatch_inbound_message(message_id)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(GraphRetryableError,),
+    max_retries=2,
+    retry_backoff=True,
+    retry_jitter=False,
+)
+def mark_message_read(message_id: int) -> bool:
+    """Best-effort read receipt for an inbound message."""
+    return services.mark_message_read(message_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep_outbound_queues() -> dict:
+    """Safety net, run periodically by beat: wake forgotten queues, apply early statuses,
+    dispatch inbound messages whose task was lost."""
+    contacts = services.contacts_with_due_messages()
+    for contact_id in contacts:
+        enqueue_send(contact_id)
+    attached = services.attach_orphan_statuses()
+    inbound = list(services.undispatched_inbound())
+    for message_id in inbound:
+        enqueue_inbound(message_id)
+    if contacts or attached or inbound:
+        logger.info(
+            "Sweep: %s queues woken, %s statuses attached, %s inbound re-dispatched",
+            len(contacts),
+            attached,
+            len(inbound),
+        )
+    return {"queues": len(contacts), "statuses": attached, "inbound": len(inbound)}
