@@ -8,6 +8,7 @@ import os
 
 from sandbox.whatsapp.server import (
     DEFAULT_API_VERSION,
+    DEFAULT_BUSINESS_NAME,
     DEFAULT_DISPLAY_PHONE_NUMBER,
     WhatsAppEmulator,
 )
@@ -69,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("sync", "status", "off"),
         default=_env("WINDOW_ENFORCEMENT", "sync"),
     )
+    parser.add_argument(
+        "--paynow-url",
+        default=_env("PAYNOW_URL"),
+        help="base URL of the Paynow emulator (e.g. http://127.0.0.1:8101): the phone page "
+        "shows its mobile-money prompts for the phone's number",
+    )
+    parser.add_argument(
+        "--business-name",
+        default=_env("BUSINESS_NAME", DEFAULT_BUSINESS_NAME),
+        help="the business as the phone page shows it (chat title, payee in Paynow prompts)",
+    )
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     return parser
 
@@ -92,7 +104,12 @@ def main(argv: list[str] | None = None) -> None:
         retry_base_delay=args.retry_base_delay,
         max_attempts=args.max_attempts,
         window_enforcement=args.window_enforcement,
+        paynow_url=args.paynow_url,
+        business_name=args.business_name,
     )
+    emulator.start()
+    print(f"WhatsApp emulator on {emulator.base_url}", flush=True)
+    print(f"  phone page: {emulator.base_url}/", flush=True)
     emulator.serve_forever()
 
 

@@ -416,12 +416,3 @@ def verify_webhook(emu: WhatsAppEmulator, request: Request) -> Response:
     if not isinstance(token, str):
         return _error("verify_token is required")
     return json_response(emu.dispatcher.verify_subscription(token))
-
-
-def phone_placeholder(emu: WhatsAppEmulator, request: Request) -> Response:
-    # The browser "phone" page will live here; it will read /_control/users/{wa_id}/conversation.
-    html = (
-        "<!doctype html><title>WhatsApp emulator</title>"
-        "<p>WhatsApp Cloud API emulator. Control API under <code>/_control/</code>.</p>"
-    )
-    return Response(status=200, body=html, content_type="text/html; charset=utf-8")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.whatsapp import control, graph
+from sandbox.whatsapp import control, graph, phone_routes
 from sandbox.whatsapp.errors import GraphApiError, invalid_parameter
 from sandbox.whatsapp.flows_client import FlowsClient, FlowSession
 from sandbox.whatsapp.inbound import build_message
@@ -27,6 +27,7 @@ logger = logging.getLogger("sandbox.whatsapp")
 
 DEFAULT_DISPLAY_PHONE_NUMBER = "263770000000"
 DEFAULT_API_VERSION = "v23.0"
+DEFAULT_BUSINESS_NAME = "Kalai Safaris"
 WA_ID_RE = re.compile(r"^\d{6,15}$")
 
 Route = tuple[str, re.Pattern[str], Callable[..., Response]]
@@ -61,6 +62,8 @@ class WhatsAppEmulator:
         retry_base_delay: float = 1.0,
         max_attempts: int = 8,
         window_enforcement: str = "sync",
+        paynow_url: str | None = None,
+        business_name: str = DEFAULT_BUSINESS_NAME,
     ) -> None:
         self.app_secret = app_secret
         self.access_token = access_token
@@ -70,6 +73,10 @@ class WhatsAppEmulator:
         self.api_version = api_version
         self.host = host
         self.port = port
+        # Where the phone page finds Paynow's control API (its mobile-money prompts); optional.
+        self.paynow_url = paynow_url.rstrip("/") if paynow_url else None
+        self.paynow_mode_cache: tuple[str | None, float, str] | None = None
+        self.business_name = business_name  # the chat's title and the payee in Paynow prompts
         self.store = Store(
             Config(
                 webhook_url=webhook_url,
@@ -96,7 +103,7 @@ class WhatsAppEmulator:
         self.scheduler: Scheduler | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.routes: list[Route] = control.routes() + graph.routes()
+        self.routes: list[Route] = control.routes() + phone_routes.routes() + graph.routes()
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> WhatsAppEmulator:
@@ -127,7 +134,8 @@ class WhatsAppEmulator:
         self.store.changed()
 
     def serve_forever(self) -> None:
-        self.start()
+        if self._server is None:
+            self.start()
         assert self._thread is not None
         try:
             while self._thread.is_alive():
@@ -388,8 +396,6 @@ class WhatsAppEmulator:
                     return json_response({"error": exc.message, "kind": exc.kind}, exc.status)
         if request.path.startswith("/_control/"):
             return json_response({"error": "no such control route", "kind": "not_found"}, 404)
-        if request.path == "/":
-            return control.phone_placeholder(self, request)
         error = GraphApiError(
             100,
             "Unknown path components: " + request.path,
