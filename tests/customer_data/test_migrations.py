@@ -28,6 +28,9 @@ def test_rollback_to_0007_and_forward_keeps_non_paynow_payments(make_booking):
     cash = services.create_payment(
         booking=booking, amount=Decimal("20.00"), payment_method="cash", source="staff"
     )
+    from paynow_integration.models import PaynowConfig
+
+    PaynowConfig.objects.create(integration_id="1", integration_key="k", is_active=True)
     latest = _latest()
     try:
         call_command("migrate", "customer_data", "0007", verbosity=0)
@@ -48,6 +51,8 @@ def test_rollback_to_0007_and_forward_keeps_non_paynow_payments(make_booking):
     from customer_data.models import Payment as CurrentPayment
 
     assert CurrentPayment.objects.get(pk=cash.pk).payment_method == "cash"
+    # The rollback touched only customer_data: the Paynow configuration is still there.
+    assert PaynowConfig.objects.filter(integration_id="1").exists()
     paynow = services.create_payment(
         booking=booking, amount=Decimal("10.00"), payment_method="paynow_ecocash", source="flow"
     )

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('customer_data', '0009_payment_gateway_tracking'),
+        ('customer_data', '0003_payment'),
     ]
 
     operations = [
