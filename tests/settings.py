@@ -23,3 +23,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tes
 # Tasks run in-process unless a test starts a real Celery worker (those tests switch this
 # off for their duration); CI still has CELERY_BROKER_URL pointing at Redis for them.
 CELERY_TASK_ALWAYS_EAGER = True
+
+# The suite posts many webhooks from 127.0.0.1; the rate-limit tests switch this on.
+RATE_LIMIT_ENABLED = False

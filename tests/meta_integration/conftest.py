@@ -25,8 +25,15 @@ def eager_tasks() -> Iterator[None]:
     celery_app.conf.task_always_eager = before
 
 
+@pytest.fixture(autouse=True)
+def channel_only(settings) -> None:
+    """These tests are about the channel: inbound messages go to its built-in handler, not
+    to the flow engine (tests/flows_engine covers that)."""
+    settings.INBOUND_MESSAGE_HANDLER = "meta_integration.services.default_inbound_handler"
+
+
 @pytest.fixture
-def dispatched(settings) -> list[int]:
+def dispatched(settings, channel_only) -> list[int]:
     settings.INBOUND_MESSAGE_HANDLER = "tests.meta_integration.whatsapp_helpers.recording_handler"
     h.DISPATCHED.clear()
     return h.DISPATCHED

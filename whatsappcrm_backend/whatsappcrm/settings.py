@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "whatsappcrm.middleware.RequestIdMiddleware",
+    "monitoring.ratelimit.RateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -148,10 +149,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our (JSON) log handler in workers
 CELERY_BEAT_SCHEDULE = {
     "reconcile-paynow-payments": {
         "task": "paynow_integration.tasks.reconcile_payments",
         "schedule": env.float("PAYNOW_RECONCILE_INTERVAL", default=60.0),
+    },
+    "monitoring-payment-alerts": {
+        "task": "monitoring.tasks.check_payment_alerts",
+        "schedule": env.float("ALERT_CHECK_INTERVAL", default=60.0),
     },
     "sweep-whatsapp-queues": {
         "task": "meta_integration.tasks.sweep_outbound_queues",
@@ -188,7 +194,7 @@ PAYNOW_READ_TIMEOUT = env.float("PAYNOW_READ_TIMEOUT", default=20.0)
 # Credentials live in the admin (Meta Integration → Meta App Configs), encrypted at rest.
 # Dotted path of the function that handles each new inbound message (the flow engine).
 INBOUND_MESSAGE_HANDLER = env.str(
-    "INBOUND_MESSAGE_HANDLER", default="meta_integration.services.default_inbound_handler"
+    "INBOUND_MESSAGE_HANDLER", default="flows.services.handle_inbound_message"
 )
 # Template sent instead of a free-form message outside the 24-hour window ("" = none).
 WHATSAPP_REENGAGEMENT_TEMPLATE = env.str("WHATSAPP_REENGAGEMENT_TEMPLATE", default="")
@@ -204,12 +210,75 @@ WHATSAPP_MARK_AS_READ = env.bool("WHATSAPP_MARK_AS_READ", default=True)
 # Minutes the bot stays quiet after staff take over a conversation.
 BOT_PAUSE_DEFAULT_MINUTES = env.int("BOT_PAUSE_DEFAULT_MINUTES", default=60)
 
+# --- Conversations (flow engine) ---------------------------------------------------------
+# Seconds of silence after which a conversation ends (with a short note when they return).
+FLOW_IDLE_TIMEOUT = env.int("FLOW_IDLE_TIMEOUT", default=24 * 3600)
+FLOW_DEFAULT = env.str("FLOW_DEFAULT", default="main_menu")
+COMPANY_NAME = env.str("COMPANY_NAME", default="Kalai Safaris")
+COMPANY_CONTACT_DETAILS = env.str(
+    "COMPANY_CONTACT_DETAILS",
+    default="Kalai Safaris, Park Way, Victoria Falls, Zimbabwe\n"
+    "Phone: +263 83 284 0000 · E-mail: bookings@kalaisafaris.com\n"
+    "Office hours: Mon-Sat 07:00-18:00",
+)
+BANK_TRANSFER_DETAILS = env.str(
+    "BANK_TRANSFER_DETAILS",
+    default="Bank: CBZ Bank, Victoria Falls branch\nAccount name: Kalai Safaris (Pvt) Ltd\n"
+    "Account number: 01234567890123 (USD)",
+)
+OMARI_PAYMENT_DETAILS = env.str(
+    "OMARI_PAYMENT_DETAILS", default="Omari merchant code: 123456 (Kalai Safaris)"
+)
+
+# --- WhatsApp Flows (native forms) ---------------------------------------------------------
+# The data endpoint's RSA private key: a PEM file path, or the PEM itself (wins), and its
+# passphrase. The previous key keeps decrypting during a rotation.
+WHATSAPP_FLOW_PRIVATE_KEY_PATH = env.str(
+    "WHATSAPP_FLOW_PRIVATE_KEY_PATH", default=str(REPO_DIR / "var" / "flow-keys" / "private.pem")
+)
+WHATSAPP_FLOW_PRIVATE_KEY = env.str("WHATSAPP_FLOW_PRIVATE_KEY", default="", multiline=True)
+WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE = env.str("WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE", default="")
+WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY_PATH = env.str(
+    "WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY_PATH", default=""
+)
+WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY = env.str(
+    "WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY", default="", multiline=True
+)
+WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY_PASSPHRASE = env.str(
+    "WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY_PASSPHRASE", default=WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE
+)
+# Seconds a payment form stays usable after it is sent.
+WHATSAPP_FLOW_TOKEN_TTL = env.int("WHATSAPP_FLOW_TOKEN_TTL", default=3600)
+
+# --- Operations (monitoring) ----------------------------------------------------------
+# /metrics requires "Authorization: Bearer <token>" when set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+PAYMENT_SUCCESS_ALERT_THRESHOLD = env.float("PAYMENT_SUCCESS_ALERT_THRESHOLD", default=0.8)
+PAYMENT_ALERT_MIN_PAYMENTS = env.int("PAYMENT_ALERT_MIN_PAYMENTS", default=5)
+PAYMENT_ALERT_WINDOW_MINUTES = env.float("PAYMENT_ALERT_WINDOW_MINUTES", default=60.0)
+IPN_SILENCE_ALERT_MINUTES = env.float("IPN_SILENCE_ALERT_MINUTES", default=30.0)
+IPN_ALERT_PENDING_MINUTES = env.float("IPN_ALERT_PENDING_MINUTES", default=10.0)
+ALERT_PERIOD = env.int("ALERT_PERIOD", default=3600)
+STAFF_ALERT_EMAILS = env.list("STAFF_ALERT_EMAILS", default=[])
+STAFF_ALERT_WHATSAPP_NUMBERS = env.list("STAFF_ALERT_WHATSAPP_NUMBERS", default=[])
+STAFF_ALERT_WHATSAPP_TEMPLATE = env.str("STAFF_ALERT_WHATSAPP_TEMPLATE", default="")
+STAFF_ALERT_WHATSAPP_TEMPLATE_LANGUAGE = env.str(
+    "STAFF_ALERT_WHATSAPP_TEMPLATE_LANGUAGE", default="en"
+)
+RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
+RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=120)
+RATE_LIMIT_WINDOW = env.int("RATE_LIMIT_WINDOW", default=60)
+RATE_LIMIT_TRUSTED_PROXIES = env.int("RATE_LIMIT_TRUSTED_PROXIES", default=0)
+HEALTH_BROKER_TIMEOUT = env.float("HEALTH_BROKER_TIMEOUT", default=2.0)
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+SERVER_EMAIL = DEFAULT_FROM_EMAIL = env.str("SERVER_EMAIL", default="alerts@kalaisafaris.com")
+
 # --- Security (production) ---------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # scraped over plain HTTP
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)

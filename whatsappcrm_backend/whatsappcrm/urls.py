@@ -1,4 +1,5 @@
-"""URL map: every public endpoint lives under /crm-api/, plus /admin/, /healthz and /readyz."""
+"""URL map: every public endpoint lives under /crm-api/, plus /admin/, /healthz, /readyz
+and /metrics."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -15,4 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("crm-api/", include(crm_api)),
     path("healthz", monitoring_views.healthz, name="healthz"),
+    path("readyz", monitoring_views.readyz, name="readyz"),
+    path("metrics", monitoring_views.metrics, name="metrics"),
 ]
