@@ -1,0 +1,395 @@
+"""Named actions flow definitions can run (``{"type": "action", "action": name}``).
+
+Each action gets the runner's ``ActionContext`` (contact, context, say/send) and the step's
+``params``, and returns an ``ActionResult`` whose ``outcome`` is one of those it registered.
+Actions touch the database only through the owning apps' services; the context stays plain
+data (ids, strings, numbers), never model instances.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+
+from customer_data import services as bookings_service
+from customer_data.models import Booking, PaymentEvent, PaymentMethod, Tour, Traveler
+from customer_data.pricing import deposit_for
+from customer_data.pricing import quote_booking as price_quote
+
+from . import selectors
+from .engine.registry import ActionResult, action
+from .engine.steps import RETURN_TO_KEY
+from .selectors import money
+
+logger = logging.getLogger(__name__)
+
+PAYNOW_OUTCOMES = (
+    "started",
+    "refused",
+    "unconfirmed",
+    "invalid_phone",
+    "invalid_email",
+    "invalid_payment_method",
+    "invalid_amount",
+    "not_configured",
+)
+INVALID_FIELD_OUTCOMES = {
+    "phone": "invalid_phone",
+    "email": "invalid_email",
+    "payment_method": "invalid_payment_method",
+    "amount": "invalid_amount",
+}
+MANUAL_METHOD_NAMES = {PaymentMethod.BANK_TRANSFER: "bank transfer", PaymentMethod.OMARI: "Omari"}
+DEFAULT_BANK_DETAILS = (
+    "Bank: CBZ Bank, Victoria Falls branch\n"
+    "Account name: Kalai Safaris (Pvt) Ltd\n"
+    "Account number: 01234567890123 (USD)\n"
+    "Branch code: 6101\n"
+    "SWIFT: COBZZWHA"
+)
+DEFAULT_OMARI_DETAILS = "Omari merchant code: 123456 (Kalai Safaris)"
+
+
+@action("set_context")
+def set_context(run, **values) -> ActionResult:
+    """Store the step's params in the context (e.g. where an edit returns to)."""
+    return ActionResult(updates=values)
+
+
+# --- booking -------------------------------------------------------------------------------
+
+
+def _traveller_kind(number: int, adults: int) -> str:
+    return "adult" if number <= adults else "child"
+
+
+@action("start_travellers")
+def start_travellers(run) -> ActionResult:
+    adults, children = int(run.context["adults"]), int(run.context.get("children", 0))
+    return ActionResult(
+        updates={
+            "travellers": [],
+            "traveller_number": 1,
+            "traveller_total": adults + children,
+            "traveller_kind": _traveller_kind(1, adults),
+        }
+    )
+
+
+@action("save_traveller")
+def save_traveller(run) -> ActionResult:
+    ctx = run.context
+    number, adults = int(ctx["traveller_number"]), int(ctx["adults"])
+    travellers = list(ctx.get("travellers", []))
+    travellers.append(
+        {
+            "name": ctx["traveller_name"],
+            "age": int(ctx["traveller_age"]),
+            "nationality": ctx.get("traveller_nationality", ""),
+            "id_number": ctx.get("traveller_id", ""),
+            "type": _traveller_kind(number, adults),
+        }
+    )
+    return ActionResult(
+        updates={
+            "travellers": travellers,
+            "traveller_number": number + 1,
+            "traveller_kind": _traveller_kind(number + 1, adults),
+        }
+    )
+
+
+def _plural(count: int, word: str) -> str:
+    if word == "child":
+        return f"{count} {'child' if count == 1 else 'children'}"
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@action("quote_booking", outcomes=("ok", "tour_unavailable"))
+def quote_booking(run) -> ActionResult:
+    """Price the booking with the pricing service and write the summary."""
+    ctx = run.context
+    tour = Tour.objects.filter(pk=ctx.get("tour_id"), is_active=True).first()
+    if tour is None:
+        run.say("Sorry, that tour is no longer available. Please choose another one.")
+        return ActionResult("tour_unavailable")
+    adults, children = int(ctx["adults"]), int(ctx.get("children", 0))
+    start = date.fromisoformat(ctx["travel_date"])
+    quote = price_quote(tour, start, adults, children)
+    lines = [
+        "*Your booking*",
+        f"Tour: {tour.name}",
+        f"Date: {start:%d %b %Y}",
+        f"Travellers: {_plural(adults, 'adult')}"
+        + (f", {_plural(children, 'child')}" if children else ""),
+    ]
+    for i, t in enumerate(ctx.get("travellers", []), start=1):
+        extra = ", ".join(
+            x for x in (t.get("nationality"), t.get("id_number") and f"ID {t['id_number']}") if x
+        )
+        lines.append(f"  {i}. {t['name']} ({t['age']}{', ' + extra if extra else ''})")
+    lines.append(f"E-mail: {ctx.get('email', '')}")
+    price = f"{adults} x {money(quote.price_per_adult)}"
+    if children:
+        price += f" + {children} x {money(quote.price_per_child)}"
+    lines.append(f"Price: {price} = *{money(quote.total)}*")
+    if quote.is_seasonal:
+        lines.append("(seasonal price for your date)")
+    lines.append(f"Deposit to secure it: {money(quote.deposit)}")
+    return ActionResult(
+        updates={
+            "tour_name": tour.name,
+            "summary": "\n".join(lines),
+            "quote_total": money(quote.total),
+            "quote_deposit": money(quote.deposit),
+        }
+    )
+
+
+@action("create_booking", outcomes=("created", "failed"))
+def create_booking(run) -> ActionResult:
+    """Create the Booking and its Travelers (customer_data.services.create_booking)."""
+    ctx = run.context
+    existing = selectors.booking_for_contact(run.contact, ctx.get("booking_id"))
+    if existing is not None:  # confirmed twice: keep the first booking
+        return ActionResult("created", updates=selectors.booking_facts(existing))
+    tour = Tour.objects.filter(pk=ctx.get("tour_id")).first()
+    travellers = [
+        bookings_service.TravelerDetails(
+            name=t["name"],
+            age=t.get("age"),
+            nationality=t.get("nationality", ""),
+            id_number=t.get("id_number", ""),
+            traveler_type=Traveler.TravelerType.CHILD
+            if t.get("type") == "child"
+            else Traveler.TravelerType.ADULT,
+        )
+        for t in ctx.get("travellers", [])
+    ]
+    try:
+        if tour is None:
+            raise bookings_service.PaymentValidationError("That tour is no longer available.")
+        booking = bookings_service.create_booking(
+            tour=tour,
+            start_date=date.fromisoformat(ctx["travel_date"]),
+            adults=int(ctx["adults"]),
+            children=int(ctx.get("children", 0)),
+            contact=run.contact,
+            email=ctx.get("email", ""),
+            travelers=travellers,
+        )
+    except bookings_service.PaymentValidationError as exc:
+        run.say(f"Sorry, I couldn't create the booking: {exc}")
+        return ActionResult("failed")
+    logger.info(
+        "Booking created from WhatsApp",
+        extra={"booking_reference": booking.booking_reference, "contact": run.contact.pk},
+    )
+    return ActionResult("created", updates=selectors.booking_facts(booking))
+
+
+# --- bookings and payments -----------------------------------------------------------------
+
+
+@action("load_bookings", outcomes=("found", "none"))
+def load_bookings(run, unpaid_only: bool = False) -> ActionResult:
+    bookings = selectors.contact_bookings(run.contact, unpaid_only=unpaid_only)
+    if not bookings:
+        return ActionResult("none")
+    lines = []
+    for b in bookings:
+        status = selectors.booking_status_label(b)
+        balance = f", balance {money(b.balance_due)}" if b.balance_due > 0 else ""
+        lines.append(
+            f"• *{b.booking_reference}* - {b.tour.name}, {b.start_date:%d %b %Y} - "
+            f"{status}{balance}"
+        )
+    return ActionResult(
+        "found", updates={"bookings_text": "\n".join(lines), "unpaid_only": unpaid_only}
+    )
+
+
+@action("load_booking", outcomes=("ok", "nothing_due", "not_found"))
+def load_booking(run) -> ActionResult:
+    booking = selectors.booking_for_contact(run.contact, run.context.get("booking_id"))
+    if booking is None:
+        run.say("Sorry, I couldn't find that booking.")
+        return ActionResult("not_found")
+    facts = selectors.booking_facts(booking)
+    if booking.payment_status == Booking.PaymentStatus.CANCELLED:
+        run.say(f"Booking {booking.booking_reference} is cancelled, so there is nothing to pay.")
+        return ActionResult("nothing_due", updates=facts)
+    if booking.balance_due <= 0:
+        return ActionResult("nothing_due", updates=facts)
+    return ActionResult("ok", updates=facts)
+
+
+@action("set_payment_amount", outcomes=("ok", "nothing_due"))
+def set_payment_amount(run, purpose: str = "full") -> ActionResult:
+    """The amount to pay now: the whole balance, or the deposit (less anything paid)."""
+    booking = selectors.booking_for_contact(run.contact, run.context.get("booking_id"))
+    if booking is None or booking.balance_due <= 0:
+        return ActionResult("nothing_due")
+    amount = booking.balance_due
+    if purpose == "deposit":
+        amount = min(
+            max(deposit_for(booking.total_amount) - booking.amount_paid, Decimal("0")), amount
+        )
+        if amount <= 0:
+            amount, purpose = booking.balance_due, "balance"
+    elif booking.amount_paid > 0:
+        purpose = "balance"
+    return ActionResult(
+        updates={"amount": str(amount), "amount_label": money(amount), "purpose": purpose}
+    )
+
+
+@action("send_payment_form", outcomes=("sent", "not_found"))
+def send_payment_form(run) -> ActionResult:
+    """Send the payment WhatsApp Flow (native form); ``not_found`` falls back to the chat."""
+    booking = selectors.booking_for_contact(run.contact, run.context.get("booking_id"))
+    try:
+        from flows.payment_form import send_payment_form as send_form
+    except ImportError:
+        logger.warning("payment_whatsapp_flow not found")
+        return ActionResult("not_found")
+    sent = send_form(
+        contact=run.contact,
+        booking=booking,
+        amount=Decimal(run.context["amount"]),
+        purpose=run.context.get("purpose", "full"),
+    )
+    return ActionResult("sent" if sent else "not_found")
+
+
+def _started_message(outcome, amount_label: str, booking_reference: str, method: str) -> str:
+    if method == PaymentMethod.PAYNOW_INNBUCKS and outcome.authorization_code:
+        expires = outcome.payment.authorization_expires
+        until = f" (valid until {expires:%d %b %H:%M})" if expires else ""
+        text = (
+            f"To pay {amount_label} for booking {booking_reference} with InnBucks, open the "
+            "InnBucks app and enter this authorisation code: "
+            f"*{outcome.authorization_code}*{until}."
+        )
+        if outcome.deep_link:
+            text += f"\n\nOr tap to open InnBucks directly: {outcome.deep_link}"
+    else:
+        text = (
+            f"📲 Check your phone: approve the {amount_label} payment request for booking "
+            f"{booking_reference} by entering your PIN."
+        )
+        if outcome.instructions:
+            text += f"\n\n{outcome.instructions}"
+    return text + "\n\nI'll send your receipt here as soon as the payment is confirmed."
+
+
+@action("initiate_paynow_payment", outcomes=PAYNOW_OUTCOMES)
+def initiate_paynow_payment(run) -> ActionResult:
+    """Start a Paynow Express Checkout (PaynowService.initiate_payment) for the chosen amount.
+
+    The call to Paynow runs after this conversation's transaction commits (deferred), so no
+    database lock is held while we wait for Paynow and the payment row is visible before
+    Paynow's status update can arrive.
+    """
+    ctx = run.context
+    booking_id, amount = ctx.get("booking_id"), Decimal(ctx["amount"])
+    method, phone, email = (
+        ctx.get("paynow_method", ""),
+        ctx.get("paynow_phone", ""),
+        ctx.get("paynow_email", ""),
+    )
+    amount_label = money(amount)
+    this_step = run.step_name
+
+    def start_payment() -> ActionResult:
+        from paynow_integration.services import (
+            PaynowNotConfigured,
+            PaynowService,
+            PaynowValidationError,
+        )
+
+        booking = Booking.objects.get(pk=booking_id)
+        try:
+            service = PaynowService()
+        except PaynowNotConfigured:
+            logger.error("Paynow payment requested but Paynow is not configured")
+            return ActionResult(
+                "not_configured",
+                messages=[
+                    "Sorry, mobile money payments aren't available right now. "
+                    "Please choose another way to pay."
+                ],
+            )
+        try:
+            outcome = service.initiate_payment(booking, amount, method, phone, email)
+        except PaynowValidationError as exc:
+            outcome = INVALID_FIELD_OUTCOMES.get(exc.field, "invalid_amount")
+            # Only the field at fault is asked again; then straight back here.
+            updates = {RETURN_TO_KEY: this_step} if exc.field in ("phone", "email") else {}
+            return ActionResult(outcome, updates=updates, messages=[exc.message])
+        updates = {"payment_reference": outcome.payment.reference}
+        if outcome.state == "started":
+            message = _started_message(outcome, amount_label, booking.booking_reference, method)
+        elif outcome.state == "refused":
+            message = f"Sorry, {outcome.message.rstrip('.')}. No money was taken."
+        else:
+            message = outcome.message
+        return ActionResult(outcome.state, updates=updates, messages=[message])
+
+    return ActionResult(deferred=start_payment)
+
+
+@action("manual_payment_instructions")
+def manual_payment_instructions(run, method: str = PaymentMethod.BANK_TRANSFER) -> ActionResult:
+    """Bank transfer / Omari: how to pay, quoting the booking reference."""
+    ctx = run.context
+    if method == PaymentMethod.OMARI:
+        details = getattr(settings, "OMARI_PAYMENT_DETAILS", DEFAULT_OMARI_DETAILS)
+    else:
+        details = getattr(settings, "BANK_TRANSFER_DETAILS", DEFAULT_BANK_DETAILS)
+    run.say(
+        f"To pay by {MANUAL_METHOD_NAMES.get(method, method)}:\n\n{details}\n\n"
+        f"Reference: *{ctx.get('booking_reference', '')}* (please quote it)\n"
+        f"Amount: {ctx.get('balance_due', '')} in full, or at least the deposit of "
+        f"{ctx.get('deposit_amount', '')} to secure your booking."
+    )
+    return ActionResult(updates={"manual_method": method})
+
+
+@action("record_proof_of_payment", outcomes=("recorded", "failed"))
+def record_proof_of_payment(run) -> ActionResult:
+    """A proof of payment arrived: a pending manual payment for staff to approve or reject."""
+    ctx = run.context
+    booking = selectors.booking_for_contact(run.contact, ctx.get("booking_id"))
+    proof = ctx.get("proof") or {}
+    if booking is None:
+        run.say("Sorry, I couldn't find that booking.")
+        return ActionResult("failed")
+    purpose = ctx.get("proof_amount", "full")
+    amount = booking.balance_due
+    if purpose == "deposit":
+        amount = min(
+            max(deposit_for(booking.total_amount) - booking.amount_paid, Decimal("0.01")), amount
+        )
+    caption = f" - '{proof['caption']}'" if proof.get("caption") else ""
+    try:
+        payment = bookings_service.create_payment(
+            booking=booking,
+            amount=amount,
+            payment_method=ctx.get("manual_method", PaymentMethod.BANK_TRANSFER),
+            source=PaymentEvent.Source.FLOW,
+            notes=f"Proof of payment sent on WhatsApp ({proof.get('type', 'image')} "
+            f"{proof.get('id', '')}){caption}",
+            raw_data={"proof": proof},
+        )
+    except bookings_service.PaymentValidationError as exc:
+        run.say(f"Sorry, I couldn't record that: {exc}")
+        return ActionResult("failed")
+    logger.info(
+        "Proof of payment recorded; waiting for staff",
+        extra={"payment_id": str(payment.pk), "booking_reference": booking.booking_reference},
+    )
+    return ActionResult("recorded", updates={"amount_label": money(amount)})
