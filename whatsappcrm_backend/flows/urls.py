@@ -1,3 +1,15 @@
-from django.urls import path  # noqa: F401
+"""WhatsApp Flows endpoints under /crm-api/flows/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import data_endpoint
+
+app_name = "flows"
+
+urlpatterns = [
+    path(
+        "paynow-payment-webhook/",
+        data_endpoint.paynow_payment_webhook,
+        name="paynow_payment_webhook",
+    ),
+]
