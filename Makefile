@@ -26,14 +26,16 @@ install: $(VENV)/.installed-base
 
 install-dev: $(VENV)/.installed-dev
 
+# The whole system: app, Paynow and WhatsApp emulators, tasks; prints what to open.
 run: install
-	DEBUG=$${DEBUG:-true} $(MANAGE) migrate --noinput
-	DEBUG=$${DEBUG:-true} $(MANAGE) seed_demo --admin
-	@echo ""
-	@echo "  Admin:   http://$(HOST):$(PORT)/admin/"
-	@echo "  Health:  http://$(HOST):$(PORT)/healthz"
-	@echo ""
-	DEBUG=$${DEBUG:-true} $(MANAGE) runserver $(HOST):$(PORT)
+	$(BIN)/python scripts/run_local.py --host $(HOST) --port $(PORT)
+
+# A scripted traveller books and pays against a running `make run` (or starts one).
+demo: install
+	$(BIN)/python scripts/demo.py --site http://$(HOST):$(PORT)
+
+bench: install-dev
+	$(BIN)/python benchmarks/flow_endpoint_latency.py
 
 lint: install-dev
 	$(BIN)/ruff check .

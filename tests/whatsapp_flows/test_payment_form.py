@@ -150,7 +150,7 @@ def test_completion_tells_the_payer_to_approve_and_is_idempotent(
     session.refresh_from_db()
     assert session.status == "completed" and session.completed_at is not None
     [message] = _outbound()
-    assert "We sent a EcoCash payment request for USD 100.00 to 077…123" in message.text
+    assert "We sent an EcoCash payment request for USD 100.00 to 077…123" in message.text
     assert "approve it on your phone" in message.text
     assert booking.booking_reference in message.text
     # Meta may deliver the completion twice (another wamid): nothing more happens.

@@ -441,7 +441,7 @@ def completion_text(session: FlowFormSession) -> str:
         )
     network = NETWORK_NAMES.get(payment.payment_method) or "mobile money"
     return (
-        f"We sent a {network} payment request for {amount} to "
+        f"We sent {_article(network)} {network} payment request for {amount} to "
         f"{mask_phone_for_payer(payment.phone_number)}; approve it on your phone to pay for "
         f"booking {booking.booking_reference}. We'll confirm here once it's paid."
     )
@@ -520,3 +520,8 @@ def handle_form_completion(contact, message) -> None:
     logger.info(
         "Payment form completed (%s)", session.status, extra=_log_fields(session, session.payment)
     )
+
+
+def _article(word: str) -> str:
+    """ "an EcoCash", "a OneMoney": by sound, as the traveller reads it."""
+    return "an" if word[:1].lower() in "aeiu" or word.lower().startswith("inn") else "a"

@@ -246,7 +246,8 @@ def _parse_choice(step, incoming: Incoming, options: list[dict]) -> Answer:
             False,
             error=_error(step, "Please choose one of the options (tap a button or type its name)."),
         )
-    return Answer(True, value=option["id"], title=option.get("title", ""))
+    # The full label (a list row's title may have been cut to Meta's 24 characters).
+    return Answer(True, value=option["id"], title=option.get("label") or option.get("title", ""))
 
 
 def _parse_media(step, incoming: Incoming) -> Answer:

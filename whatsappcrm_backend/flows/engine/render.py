@@ -116,7 +116,9 @@ def build(spec: Any, to: str, env: RenderEnv, *, prefix: str = "") -> Rendered:
                     *r.get("synonyms", []),
                     *([full_title] if full_title != row.title else []),
                 ]
-                options.append({"id": row.id, "title": row.title, "synonyms": synonyms})
+                options.append(
+                    {"id": row.id, "title": row.title, "label": full_title, "synonyms": synonyms}
+                )
             if built:
                 title = section.get("title")
                 sections.append(

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -49,6 +50,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--force", action="store_true", help="replace an existing key file")
         parser.add_argument(
+            "--existing",
+            action="store_true",
+            help="no new key: print (and with --upload, upload) the configured key's public key",
+        )
+        parser.add_argument(
             "--upload",
             action="store_true",
             help="upload the public key to Meta for the active WhatsApp number",
@@ -61,6 +67,21 @@ class Command(BaseCommand):
         passphrase = options.get("passphrase")
         if passphrase is None:
             passphrase = getattr(settings, "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE", "") or None
+        if options.get("existing"):
+            current = keys.private_keys()
+            if not current:
+                raise CommandError("no Flows private key is configured to take the public key of")
+            public_pem = (
+                current[0]
+                .public_key()
+                .public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            )
+            if options.get("upload"):
+                self._upload(public_pem.decode("ascii"))
+            self.stdout.write(public_pem.decode("ascii"), ending="")
+            return
         private_pem, public_pem = generate_key_pair(passphrase or None)
         path = Path(output).expanduser()
         write_private_key(path, private_pem, force=bool(options.get("force")))

@@ -35,6 +35,12 @@ class Command(BaseCommand):
         parser.add_argument("--publish", action="store_true", help="mark (and make) it PUBLISHED")
         parser.add_argument("--via-graph", action="store_true", help="use Meta's Flows API")
         parser.add_argument(
+            "--recreate",
+            action="store_true",
+            help="with --via-graph: create a new flow even if a Flow ID is stored "
+            "(e.g. a new WhatsApp Business Account, or a fresh emulator)",
+        )
+        parser.add_argument(
             "--endpoint-uri", help="data endpoint (default: SITE_URL + the endpoint's path)"
         )
 
@@ -50,6 +56,8 @@ class Command(BaseCommand):
         record.flow_json = definition
         if options.get("flow_id"):
             record.flow_id = options["flow_id"]
+        if options.get("via_graph") and options.get("recreate") and not options.get("flow_id"):
+            record.flow_id = ""
         if options.get("via_graph"):
             endpoint = options.get("endpoint_uri") or (
                 settings.SITE_URL.rstrip("/") + reverse("flows:paynow_payment_webhook")
