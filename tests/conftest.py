@@ -73,3 +73,33 @@ def make_booking(db, make_tour):
         )
 
     return make
+
+
+@pytest.fixture
+def paynow_emulator():
+    """The Paynow emulator on a free port; time_scale 0.01 makes "paid after 5 s" 50 ms."""
+    from sandbox.paynow import PaynowEmulator
+    from tests.paynow_integration.support import INTEGRATION_ID, INTEGRATION_KEY, MERCHANT_EMAIL
+
+    with PaynowEmulator(
+        integration_id=INTEGRATION_ID,
+        integration_key=INTEGRATION_KEY,
+        auth_email=MERCHANT_EMAIL,
+        time_scale=0.01,
+    ) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def paynow_config(db, paynow_emulator):
+    """The active Paynow configuration, pointing at the emulator."""
+    from paynow_integration.models import PaynowConfig
+    from tests.paynow_integration.support import INTEGRATION_ID, INTEGRATION_KEY, MERCHANT_EMAIL
+
+    return PaynowConfig.objects.create(
+        integration_id=INTEGRATION_ID,
+        integration_key=INTEGRATION_KEY,
+        api_base_url=paynow_emulator.remote_url,
+        auth_email=MERCHANT_EMAIL,
+        is_active=True,
+    )

@@ -10,35 +10,9 @@ import pytest
 from customer_data.models import Booking, Payment, PaymentEvent, PaymentStatus
 from customer_data.services import mark_payment_received, reject_payment
 from flows.models import ContactFlowState, WhatsAppFlow
-from sandbox.paynow import PaynowEmulator
 from tests.flows_engine import chat
 from tests.flows_engine.chat import book_and_confirm, describe, options, outbound, texts
 from tests.helpers import wait_until
-from tests.paynow_integration.support import INTEGRATION_ID, INTEGRATION_KEY, MERCHANT_EMAIL
-
-
-@pytest.fixture
-def paynow_emulator():
-    with PaynowEmulator(
-        integration_id=INTEGRATION_ID,
-        integration_key=INTEGRATION_KEY,
-        auth_email=MERCHANT_EMAIL,
-        time_scale=0.01,  # "success after 5 s" arrives after 50 ms
-    ) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def paynow_config(db, paynow_emulator):
-    from paynow_integration.models import PaynowConfig
-
-    return PaynowConfig.objects.create(
-        integration_id=INTEGRATION_ID,
-        integration_key=INTEGRATION_KEY,
-        api_base_url=paynow_emulator.remote_url,
-        auth_email=MERCHANT_EMAIL,
-        is_active=True,
-    )
 
 
 def step_of(phone) -> str:

@@ -10,8 +10,6 @@ from django.utils import timezone
 
 from flows import keys as flow_keys
 from flows.crypto import generate_key_pair
-from sandbox.paynow import PaynowEmulator
-from tests.paynow_integration.support import INTEGRATION_ID, INTEGRATION_KEY, MERCHANT_EMAIL
 from tests.whatsapp_flows import support as s
 
 
@@ -112,27 +110,3 @@ def endpoint(client, flow_key, meta_config) -> s.MetaFlowsClient:
         return response.status_code, response.content, response.get("Content-Type", "")
 
     return s.MetaFlowsClient(post, flow_key)
-
-
-@pytest.fixture
-def paynow_emulator():
-    with PaynowEmulator(
-        integration_id=INTEGRATION_ID,
-        integration_key=INTEGRATION_KEY,
-        auth_email=MERCHANT_EMAIL,
-        time_scale=0.01,
-    ) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def paynow_config(db, paynow_emulator):
-    from paynow_integration.models import PaynowConfig
-
-    return PaynowConfig.objects.create(
-        integration_id=INTEGRATION_ID,
-        integration_key=INTEGRATION_KEY,
-        api_base_url=paynow_emulator.remote_url,
-        auth_email=MERCHANT_EMAIL,
-        is_active=True,
-    )

@@ -223,19 +223,16 @@ def record_send_accepted(message: Message, *, wamid: str) -> None:
     )
 
 
-def record_send_failed(
-    message: Message, *, code: int | None, title: str, details: str = ""
+def _record_send_error(
+    message: Message, *, code: int | None, title: str, details: str, fields: list[str]
 ) -> None:
-    message.status = Message.Status.FAILED
-    message.failed_at = timezone.now()
-    message.next_attempt_at = None
+    """Save Meta's error on the message, with the other `fields` already set by the caller."""
     message.error_code = code
     message.error_title = title[:255]
     message.error_details = details
     message.save(
         update_fields=[
-            "status",
-            "failed_at",
+            *fields,
             "attempts",
             "next_attempt_at",
             "error_code",
@@ -243,6 +240,17 @@ def record_send_failed(
             "error_details",
             "updated_at",
         ]
+    )
+
+
+def record_send_failed(
+    message: Message, *, code: int | None, title: str, details: str = ""
+) -> None:
+    message.status = Message.Status.FAILED
+    message.failed_at = timezone.now()
+    message.next_attempt_at = None
+    _record_send_error(
+        message, code=code, title=title, details=details, fields=["status", "failed_at"]
     )
     logger.warning(
         "Outbound message failed: (%s) %s",
@@ -256,19 +264,7 @@ def record_send_retry(
     message: Message, *, at: datetime, code: int | None, title: str, details: str = ""
 ) -> None:
     message.next_attempt_at = at
-    message.error_code = code
-    message.error_title = title[:255]
-    message.error_details = details
-    message.save(
-        update_fields=[
-            "attempts",
-            "next_attempt_at",
-            "error_code",
-            "error_title",
-            "error_details",
-            "updated_at",
-        ]
-    )
+    _record_send_error(message, code=code, title=title, details=details, fields=[])
 
 
 # --- delivery statuses -------------------------------------------------------------------
