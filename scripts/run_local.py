@@ -252,6 +252,7 @@ def main() -> int:
             processes.start(
                 "Celery worker + beat",
                 [PYTHON, "-m", "celery", "-A", "whatsappcrm", "worker", "-B",
+                 "--schedule", str(VAR / "celerybeat-schedule"),
                  "--loglevel", "INFO", "--concurrency", "2"],
                 env=env,
                 cwd=BACKEND,
