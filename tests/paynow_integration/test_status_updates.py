@@ -43,8 +43,13 @@ def test_test_number_success_marks_booking_paid(paynow_config, live_site, bookin
     booking = Booking.objects.get(pk=booking_200.pk)
     assert booking.amount_paid == Decimal("200.00")
     assert booking.payment_status == Booking.PaymentStatus.PAID
-    entry = PaynowStatusUpdate.objects.get(payment=payment, status="Paid")
-    assert entry.valid and entry.processed and entry.processing_ms is not None
+    # The payment changes first; the stored update is marked processed right after.
+    entry = wait_until(
+        lambda: PaynowStatusUpdate.objects.filter(
+            payment=payment, status="Paid", processed=True
+        ).first()
+    )
+    assert entry.valid and entry.processing_ms is not None
     messages = [r.getMessage() for r in caplog.records]
     assert "Paynow IPN received" in messages
     assert f"Payment {payment.pk} marked as successful" in messages
