@@ -176,3 +176,15 @@ def test_mask_and_redact_helpers():
     text = "Payment 7c9e6679-7425-40de-944b-123456789012 BK-7KQ2M9XD 15765841 amount 100.00"
     assert redact(text) == text
     assert re.fullmatch(r"\*+567", redact("263771234567"))
+
+
+def test_a_decrypted_credential_is_masked_by_value(db, json_lines):
+    """Reading a secret from its encrypted field registers it: a careless log line is safe."""
+    from paynow_integration.models import PaynowConfig
+
+    key = "a7c1e3f5-careless-logging-of-a-real-key"
+    PaynowConfig.objects.create(integration_id="1", integration_key=key, is_active=True)
+    loaded = PaynowConfig.objects.get().integration_key  # decrypts
+    logging.getLogger("paynow_integration").warning("debugging with key %s", loaded)
+    assert key not in json_lines.raw()
+    assert "debugging with key" in json_lines.raw()

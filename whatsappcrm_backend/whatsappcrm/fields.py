@@ -8,6 +8,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils.encoding import force_bytes
 
+from .logging import register_secret
+
 _PREFIX = "fernet:"
 
 
@@ -36,12 +38,15 @@ def decrypt(stored: str) -> str:
         raise ValueError("value is not encrypted")
     try:
         token = stored[len(_PREFIX) :].encode()
-        return _fernet(tuple(settings.FIELD_ENCRYPTION_KEY)).decrypt(token).decode()
+        value = _fernet(tuple(settings.FIELD_ENCRYPTION_KEY)).decrypt(token).decode()
     except InvalidToken as exc:
         raise ImproperlyConfigured(
             "An encrypted field cannot be decrypted with FIELD_ENCRYPTION_KEY "
             "(was the key changed without keeping the old one?)."
         ) from exc
+    # A decrypted secret is masked by value in every later log line of this process.
+    register_secret(value)
+    return value
 
 
 class EncryptedTextField(models.TextField):
