@@ -245,3 +245,45 @@ def test_parse_form_roundtrip_of_stored_body(paynow_config, live_site, booking_2
         lambda: PaynowStatusUpdate.objects.filter(reference=payment.reference).first()
     )
     assert dict(parse_form(entry.body.encode()))["reference"] == payment.reference
+
+
+def test_update_before_our_poll_url_is_stored_is_confirmed_by_trace(
+    paynow_config, paynow_emulator, live_site, booking_200
+):
+    """Paynow's update can overtake its own initiation reply: we then confirm by trace."""
+    payment = initiate(booking_200, phone="0772222222").payment
+    Payment.objects.filter(pk=payment.pk).update(poll_url="")  # as if not stored yet
+    paynow_emulator.state.approve(payment.paynow_reference)
+    wait_until(lambda: _status(payment) == PaymentStatus.SUCCESSFUL)
+    assert payment.events.filter(new_status="successful", applied=True, source="ipn").exists()
+
+
+def test_update_for_a_manual_payment_reference_is_flagged(paynow_config, live_site, booking_200):
+    from customer_data import services
+
+    manual = services.create_payment(
+        booking=booking_200, amount=Decimal("50.00"), payment_method="bank_transfer", source="staff"
+    )
+    fields = [
+        ("reference", manual.reference),
+        ("amount", "50.00"),
+        ("paynowreference", "1"),
+        ("pollurl", "http://127.0.0.1:1/x"),
+        ("status", "Paid"),
+    ]
+    assert httpx.post(
+        f"{live_site.url}/crm-api/paynow/ipn/", content=_signed_body(fields)
+    ).is_success
+    entry = wait_until(lambda: PaynowStatusUpdate.objects.filter(processed=True).first())
+    assert entry.flag == PaynowStatusUpdate.Flag.UNKNOWN_REFERENCE
+    assert _status(manual) == PaymentStatus.PENDING
+
+
+def test_unconfirmed_paid_before_poll_url_is_stored_is_not_credited(
+    paynow_config, paynow_emulator, live_site, booking_200
+):
+    payment = initiate(booking_200, phone="0772222222").payment
+    Payment.objects.filter(pk=payment.pk).update(poll_url="")
+    paynow_emulator.state.push_status(payment.paynow_reference, "Paid")  # Paynow still says Sent
+    wait_until(lambda: PaynowStatusUpdate.objects.filter(status="Paid", processed=True).exists())
+    assert _status(payment) == PaymentStatus.PENDING

@@ -39,6 +39,7 @@ from .sdk import (
     PaynowError,
     PaynowGatewayError,
     PaynowHashMismatch,
+    PaynowProtocolError,
     PaynowSDK,
     PaynowUnavailable,
     StatusUpdate,
@@ -461,6 +462,14 @@ def process_status_message(entry_id: int) -> None:
             _finish(entry, flag=PaynowStatusUpdate.Flag.UNKNOWN_REFERENCE)
             return
         entry.payment = payment
+        if not payment.is_paynow:
+            logger.warning(
+                "Paynow status update for a %s payment flagged for staff",
+                payment.payment_method,
+                extra=_log_fields(payment),
+            )
+            _finish(entry, flag=PaynowStatusUpdate.Flag.UNKNOWN_REFERENCE)
+            return
         if entry.amount != payment.amount:
             logger.warning(
                 "Paynow status update amount %s differs from payment amount %s; not credited",
@@ -502,14 +511,21 @@ def _needs_confirmation(update: StatusUpdate) -> bool:
 
 
 def _confirm_by_poll(payment: Payment) -> StatusUpdate | None:
-    """Poll the poll URL *we stored* (never one from the message) for the true status."""
-    if not payment.poll_url:
-        return None
+    """Ask Paynow for the true status: poll the poll URL *we stored* (never one from the
+    message); before we have stored one (the update overtook the initiation reply), trace the
+    attempt by its merchant trace. Returns None only when the payment has neither."""
     with sdk_for(get_active_config()) as sdk:
-        polled = sdk.poll(payment.poll_url)
-    if polled.reference != payment.reference:
-        raise PaynowHashMismatch("poll answered for a different reference")
-    return polled
+        if payment.poll_url:
+            confirmed = sdk.poll(payment.poll_url)
+        elif payment.merchant_trace:
+            confirmed = sdk.trace(payment.merchant_trace)
+            if confirmed is None:
+                raise PaynowProtocolError("trace found no transaction for this payment yet")
+        else:
+            return None
+    if confirmed.reference != payment.reference:
+        raise PaynowHashMismatch("Paynow answered for a different reference")
+    return confirmed
 
 
 def apply_status_update(
