@@ -125,3 +125,18 @@ def test_booking_search_by_phone_reference_email(staff_client, make_booking, que
     assert booking.booking_reference in body
     if query != "BK-":
         assert other.booking_reference not in body
+
+
+def test_booking_page_shows_the_payment_history(staff_client, make_booking, admin_user):
+    booking = make_booking(total="100.00")
+    payment = services.create_payment(
+        booking=booking, amount=Decimal("40.00"), payment_method="cash", source="staff"
+    )
+    services.mark_payment_received(payment=payment, actor=admin_user)
+    services.reject_payment(payment=payment, actor=admin_user)  # refused: already successful
+    page = staff_client.get(
+        reverse("admin:customer_data_booking_change", args=[booking.pk])
+    ).content.decode()
+    assert "Payment history" in page
+    assert page.count(payment.reference) >= 3  # the inline row and each event
+    assert "pending → successful" in page and "refused" in page

@@ -3,6 +3,8 @@
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Q
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 
 from . import services
 from .models import (
@@ -86,11 +88,50 @@ class BookingAdmin(admin.ModelAdmin):
         "contact__name",
         "travelers__name",
     )
-    readonly_fields = ("booking_reference", "amount_paid", "created_at", "updated_at")
-    autocomplete_fields = ()
+    readonly_fields = (
+        "booking_reference",
+        "amount_paid",
+        "payment_history",
+        "created_at",
+        "updated_at",
+    )
     raw_id_fields = ("contact",)
     inlines = [TravelerInline, PaymentInline]
     list_select_related = ("tour", "contact")
+
+    @admin.display(description="Payment history")
+    def payment_history(self, obj):
+        """Every event of every payment of the booking, oldest first: its money story."""
+        if obj is None or obj.pk is None:
+            return "—"
+        events = (
+            PaymentEvent.objects.filter(payment__booking=obj)
+            .select_related("payment", "actor")
+            .order_by("created_at", "id")
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                    e.payment.reference,
+                    e.old_status or "—",
+                    e.new_status or "—",
+                    "applied" if e.applied else "refused",
+                    e.get_source_display() + (f" ({e.actor})" if e.actor else ""),
+                    e.message,
+                )
+                for e in events
+            ),
+        )
+        if not rows:
+            return "No payments yet."
+        return format_html(
+            "<table><thead><tr><th>When</th><th>Payment</th><th>Status</th><th>Change</th>"
+            "<th>Source</th><th>Note</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
