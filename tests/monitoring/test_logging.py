@@ -188,3 +188,10 @@ def test_a_decrypted_credential_is_masked_by_value(db, json_lines):
     logging.getLogger("paynow_integration").warning("debugging with key %s", loaded)
     assert key not in json_lines.raw()
     assert "debugging with key" in json_lines.raw()
+
+
+def test_djangos_own_response_lines_carry_the_request_id(client, db, json_lines):
+    response = client.get("/crm-api/paynow/return/", HTTP_X_REQUEST_ID="req-404-check")
+    assert response.status_code == 404
+    lines = [line for line in json_lines() if line["logger"] == "django.request"]
+    assert lines and all(line["request_id"] == "req-404-check" for line in lines)

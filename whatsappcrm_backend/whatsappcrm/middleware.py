@@ -3,13 +3,21 @@
 import re
 import uuid
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
+
 from .logging import request_id_var
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestIdMiddleware:
-    """Give every request an id (or keep a sane incoming X-Request-ID) for the log lines."""
+    """Give every request an id (or keep a sane incoming X-Request-ID) for the log lines.
+
+    The id stays set until the response is finished, so Django's own lines about the
+    response (``django.request`` warnings for 4xx/5xx, written after the middleware chain
+    returns) carry it too.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -17,11 +25,13 @@ class RequestIdMiddleware:
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
+        request_id_var.set(request_id)
         request.request_id = request_id
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+@receiver(request_finished, dispatch_uid="whatsappcrm-clear-request-id")
+def _clear_request_id(**kwargs) -> None:
+    request_id_var.set("-")
