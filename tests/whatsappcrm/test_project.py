@@ -76,3 +76,14 @@ def test_encrypted_field_round_trip_and_rotation(settings):
 
     with pytest.raises(ImproperlyConfigured):
         fields.decrypt(stored)
+
+
+def test_every_setting_read_from_the_environment_is_documented():
+    import re
+
+    settings_py = (REPO / "whatsappcrm_backend" / "whatsappcrm" / "settings.py").read_text()
+    read = set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z_0-9]+)"', settings_py))
+    example = (REPO / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z_0-9]+)=", example, re.M))
+    assert len(read) > 40
+    assert read <= documented, sorted(read - documented)
