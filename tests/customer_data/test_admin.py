@@ -140,3 +140,20 @@ def test_booking_page_shows_the_payment_history(staff_client, make_booking, admi
     assert "Payment history" in page
     assert page.count(payment.reference) >= 3  # the inline row and each event
     assert "pending → successful" in page and "refused" in page
+
+
+def test_payment_status_follows_the_money_and_staff_cancel_by_action(staff_client, make_booking):
+    booking = make_booking(total="100.00")
+    pending = services.create_payment(
+        booking=booking, amount=Decimal("50.00"), payment_method="paynow_ecocash", source="flow"
+    )
+    change = reverse("admin:customer_data_booking_change", args=[booking.pk])
+    assert 'name="payment_status"' not in staff_client.get(change).content.decode()
+    staff_client.post(
+        reverse("admin:customer_data_booking_changelist"),
+        {"action": "cancel_bookings", "_selected_action": [booking.pk]},
+    )
+    booking.refresh_from_db()
+    pending.refresh_from_db()
+    assert booking.payment_status == Booking.PaymentStatus.CANCELLED
+    assert pending.status == PaymentStatus.CANCELLED  # a late prompt can no longer credit it

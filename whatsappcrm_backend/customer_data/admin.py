@@ -1,5 +1,6 @@
 """Admin for tours, bookings and payments. Money moves only through the services."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Q
@@ -39,6 +40,9 @@ class SeasonalTourPriceAdmin(admin.ModelAdmin):
 class TravelerInline(admin.TabularInline):
     model = Traveler
     extra = 0
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30})}
+    }
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -88,8 +92,10 @@ class BookingAdmin(admin.ModelAdmin):
         "contact__name",
         "travelers__name",
     )
+    actions = ["cancel_bookings"]
     readonly_fields = (
         "booking_reference",
+        "payment_status",  # follows the money; staff cancel with the action
         "amount_paid",
         "payment_history",
         "created_at",
@@ -98,6 +104,12 @@ class BookingAdmin(admin.ModelAdmin):
     raw_id_fields = ("contact",)
     inlines = [TravelerInline, PaymentInline]
     list_select_related = ("tour", "contact")
+
+    @admin.action(description="Cancel selected bookings (pending payments are cancelled)")
+    def cancel_bookings(self, request, queryset):
+        for booking in queryset:
+            services.cancel_booking(booking=booking, actor=request.user)
+        self.message_user(request, f"{queryset.count()} booking(s) cancelled.", messages.SUCCESS)
 
     @admin.display(description="Payment history")
     def payment_history(self, obj):

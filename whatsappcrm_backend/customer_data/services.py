@@ -323,6 +323,34 @@ def refund_payment(*, payment: Payment, actor, reason: str = "") -> TransitionRe
     )
 
 
+def cancel_booking(*, booking: Booking, actor=None, reason: str = "") -> Booking:
+    """Staff cancel a booking. Money already received stays recorded (refunds are separate,
+    per payment); pending payments are cancelled so no late prompt can credit it."""
+    with transaction.atomic():
+        pending = list(
+            Payment.objects.filter(booking=booking, status=PaymentStatus.PENDING).values_list(
+                "pk", flat=True
+            )
+        )
+    for payment_id in pending:
+        transition_payment(
+            payment_id=payment_id,
+            new_status=PaymentStatus.CANCELLED,
+            source=PaymentEvent.Source.STAFF,
+            message=reason or "Booking cancelled by staff",
+            actor=actor,
+        )
+    with transaction.atomic():
+        locked = Booking.objects.select_for_update().get(pk=booking.pk)
+        locked.payment_status = Booking.PaymentStatus.CANCELLED
+        note = f"Cancelled by {actor or 'staff'}" + (f": {reason}" if reason else "")
+        locked.notes = f"{locked.notes}\n{note}".strip()
+        locked.save(update_fields=["payment_status", "notes", "updated_at"])
+    logger.info("Booking %s cancelled", locked.booking_reference,
+                extra={"booking_reference": locked.booking_reference})  # fmt: skip
+    return locked
+
+
 @dataclass(frozen=True)
 class TravelerDetails:
     name: str
