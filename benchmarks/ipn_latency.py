@@ -36,97 +36,34 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlencode
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "whatsappcrm_backend"), str(REPO)]
+import harness
 
-INTEGRATION_ID = "20817"
-INTEGRATION_KEY = "0f3a5c2e-8b1d-4e6f-9a7c-2d4b6e8f0a1c"
-MERCHANT_EMAIL = "merchant@kalaisafaris.example"
 IPN_PATH = "/crm-api/paynow/ipn/"
 AMOUNT = Decimal("100.00")
-TIMEOUT_SECONDS = 10.0
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_MARKER = "bench:ipn_latency:owner"
 REDIS_KEY_PATTERNS = ("celery*", "_kombu*", "unacked*", REDIS_MARKER)
 
 
-def _environment(database_url: str, site_url: str, broker_url: str) -> dict[str, str]:
-    return {
-        "DJANGO_SETTINGS_MODULE": "whatsappcrm.settings",
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdef",
-        "FIELD_ENCRYPTION_KEY": "dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRpb24ta2V5ISE=",
-        "SITE_URL": site_url,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "CELERY_BROKER_URL": broker_url,
-        "RATE_LIMIT_REQUESTS": "1000000",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "whatsappcrm_backend"), str(REPO)]),
-    }
-
-
-# --- the server process (gunicorn, configured from the environment) ----------------------------
-
-
-def serve(port: int, workers: int, threads: int) -> None:
-    """Run our app under gunicorn; tasks are eager unless CELERY_BROKER_URL is set."""
-    import django
-    from gunicorn.app.base import BaseApplication
-
-    django.setup()
-    from django.core.wsgi import get_wsgi_application
-
-    application = get_wsgi_application()
-
-    class Server(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"127.0.0.1:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("timeout", 30)
-            self.cfg.set("loglevel", "warning")
-
-        def load(self):
-            return application
-
-    Server().run()
-
-
 # --- Paynow's side -----------------------------------------------------------------------------
 
 
-def run_load(url: str, bodies: list[bytes], concurrency: int, deadline: float):
+def paynow_load(url: str, bodies: list[bytes], concurrency: int, deadline: float):
     """POST every body with `concurrency` in flight: [(seconds, "200" or an error), ...]."""
-    import httpx
-
     headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Paynow"}
-
-    def one(body: bytes) -> tuple[float, str]:
-        if time.monotonic() > deadline:
-            return 0.0, "deadline"
-        started = time.perf_counter()
-        try:
-            response = client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return time.perf_counter() - started, type(exc).__name__
-        return time.perf_counter() - started, str(response.status_code)
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    with httpx.Client(timeout=TIMEOUT_SECONDS, limits=limits) as client:
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            return list(pool.map(one, bodies))
+    return harness.run_load(
+        url,
+        bodies,
+        concurrency,
+        deadline,
+        request=lambda body: (body, headers),
+        outcome=lambda _body, response: str(response.status_code),
+    )
 
 
 def signed_ipn(payment) -> bytes:
@@ -140,30 +77,18 @@ def signed_ipn(payment) -> bytes:
         ("pollurl", payment.poll_url),
         ("status", "Paid"),
     ]
-    fields.append(("hash", compute_hash(fields, INTEGRATION_KEY)))
+    fields.append(("hash", compute_hash(fields, harness.INTEGRATION_KEY)))
     return urlencode(fields).encode("ascii")
 
 
-def _percentile(sorted_values: list[float], pct: int) -> float:
-    """Linear interpolation between ranks (PostgreSQL's percentile_cont, the dashboard's)."""
-    if len(sorted_values) == 1:
-        return sorted_values[0]
-    return statistics.quantiles(sorted_values, n=100, method="inclusive")[pct - 1]
-
-
 def summarise_answers(results: list[tuple[float, str]], concurrency: int) -> str:
-    ok = sorted(t for t, outcome in results if outcome == "200")
-    errors = len(results) - len(ok)
-    if not ok:
-        outcomes = sorted({outcome for _, outcome in results})
-        return f"{'IPN answer':<16} {len(results):>5} {concurrency:>4}   no 200 answers {outcomes}"
-    ms = [
-        round(v * 1000, 1)
-        for v in (statistics.median(ok), _percentile(ok, 90), _percentile(ok, 99), ok[-1])
-    ]
-    return (
-        f"{'IPN answer':<16} {len(results):>5} {concurrency:>4} {ms[0]:>9} {ms[1]:>9} {ms[2]:>9}"
-        f" {ms[3]:>9} {errors:>7}"
+    return harness.latency_row(
+        "IPN answer",
+        results,
+        "200",
+        concurrency,
+        16,
+        lambda results: f"no 200 answers {sorted({outcome for _, outcome in results})}",
     )
 
 
@@ -171,7 +96,10 @@ def summarise_processing(values: list[int], expected: int) -> str:
     if not values:
         return f"{'IPN processing':<16} {0:>5}   none processed (of {expected})"
     ordered = sorted(float(v) for v in values)
-    ms = [round(v, 1) for v in (statistics.median(ordered), _percentile(ordered, 95), ordered[-1])]
+    ms = [
+        round(v, 1)
+        for v in (statistics.median(ordered), harness.percentile(ordered, 95), ordered[-1])
+    ]
     return (
         f"{'IPN processing':<16} {len(values):>5} {ms[0]:>9} {ms[1]:>9} {ms[2]:>9}"
         f" {expected - len(values):>7}"
@@ -179,28 +107,6 @@ def summarise_processing(values: list[int], expected: int) -> str:
 
 
 # --- set-up ------------------------------------------------------------------------------------
-
-
-def _fresh_database(base_url: str) -> tuple[str, str | None]:
-    """A new PostgreSQL database for the run: (its URL, its name to drop afterwards)."""
-    if not base_url.startswith("postgres"):
-        return base_url, None
-    import psycopg
-
-    name = f"bench_ipn_{os.getpid()}"
-    admin_url = base_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base_url.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def _drop_database(base_url: str, name: str | None) -> None:
-    if name is None:
-        return
-    import psycopg
-
-    with psycopg.connect(base_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _claim_redis_db(wanted: int | None) -> int:
@@ -232,27 +138,6 @@ def _release_redis_db(db: int | None) -> int:
         client.close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, deadline: float) -> None:
-    import httpx
-
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"server at {url} did not start")
-
-
 def _wait_for_worker(deadline: float) -> None:
     from whatsappcrm.celery import app
 
@@ -263,46 +148,16 @@ def _wait_for_worker(deadline: float) -> None:
     raise SystemExit("the Celery worker did not start")
 
 
-def _stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
 def prepare(count: int, paynow_remote_url: str, deadline: float) -> list:
     """Bookings with one pending Paynow payment each, started through PaynowService."""
-    from conversations.models import Contact
-    from customer_data import services
-    from customer_data.models import Tour
-    from paynow_integration.models import PaynowConfig
     from paynow_integration.services import PaynowService
 
-    PaynowConfig.objects.create(
-        integration_id=INTEGRATION_ID,
-        integration_key=INTEGRATION_KEY,
-        api_base_url=paynow_remote_url,
-        auth_email=MERCHANT_EMAIL,
-        is_active=True,
-    )
-    tour = Tour.objects.create(name="Victoria Falls Guided Tour", base_price=Decimal("100.00"))
+    harness.create_paynow_config(paynow_remote_url)
     service = PaynowService()
     payments = []
-    for n in range(count):
+    for n, booking in harness.create_bookings(count, "2637820"):
         if time.monotonic() > deadline:
             raise SystemExit(f"deadline passed while preparing payments ({n} of {count})")
-        contact = Contact.objects.create(whatsapp_id=f"2637820{n:05d}", name=f"Bench {n}")
-        booking = services.create_booking(
-            tour=tour,
-            start_date=date.today() + timedelta(days=30),
-            adults=2,
-            contact=contact,
-            email="bench@example.com",
-        )
         outcome = service.initiate_payment(
             booking, AMOUNT, "paynow_ecocash", f"0772{n + 1:06d}", "bench@example.com"
         )
@@ -407,32 +262,26 @@ def main() -> int:
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery processes")
     parser.add_argument("--redis-db", type=int, help="broker database (default: an empty one)")
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds for the whole run")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL server to make a fresh database on",
-    )
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    harness.add_run_arguments(parser)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.workers, args.threads)
+        harness.serve(args.serve, args.workers, args.threads)
         return 0
 
     deadline = time.monotonic() + args.deadline
     count = max(1, min(args.count, 2000))
     warmup = max(0, min(args.warmup, 100))
     concurrency = max(1, min(args.concurrency, 64))
-    port, paynow_port = _free_port(), _free_port()
+    port, paynow_port = harness.free_port(), harness.free_port()
     site_url = f"http://127.0.0.1:{port}"
     paynow_url = f"http://127.0.0.1:{paynow_port}"
     redis_db = _claim_redis_db(args.redis_db) if args.tasks == "celery" else None
     broker_url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}" if redis_db is not None else ""
     database_name = None
-    processes: list[subprocess.Popen] = []
-    logs = []
+    processes = harness.Processes()
     try:
-        database_url, database_name = _fresh_database(args.database_url)
-        os.environ.update(_environment(database_url, site_url, broker_url))
+        database_url, database_name = harness.fresh_database(args.database_url, "bench_ipn")
+        os.environ.update(harness.environment(database_url, site_url, broker_url))
 
         import django
 
@@ -443,59 +292,48 @@ def main() -> int:
 
         from paynow_integration.models import PaynowStatusUpdate
 
-        def start(name: str, command: list[str], cwd: Path = REPO) -> subprocess.Popen:
-            log = open(REPO / "var" / f"bench_ipn_{name}.log", "w")
-            logs.append(log)
-            process = subprocess.Popen(  # noqa: S603 - our own programs
-                command, env=os.environ.copy(), cwd=cwd, stdout=log, stderr=subprocess.STDOUT
-            )
-            processes.append(process)
-            return process
-
-        (REPO / "var").mkdir(exist_ok=True)
         call_command("migrate", verbosity=0)
         with connection.cursor() as cursor:
             cursor.execute("SHOW server_version")
             postgres_version = cursor.fetchone()[0].split()[0]
-        start(
-            "paynow",
+        processes.start(
+            "bench_ipn_paynow.log",
             [sys.executable, "-m", "sandbox.paynow", "--host", "127.0.0.1",
-             "--port", str(paynow_port), "--integration-id", INTEGRATION_ID,
-             "--integration-key", INTEGRATION_KEY, "--auth-email", MERCHANT_EMAIL,
+             "--port", str(paynow_port), "--integration-id", harness.INTEGRATION_ID,
+             "--integration-key", harness.INTEGRATION_KEY, "--auth-email", harness.MERCHANT_EMAIL,
              "--time-scale", "0.01"],
         )  # fmt: skip
-        _wait_for(paynow_url + "/_control/config", min(deadline, time.monotonic() + 30))
+        harness.wait_for(paynow_url + "/_control/config", min(deadline, time.monotonic() + 30))
         payments = prepare(warmup + count, paynow_url + "/interface/remotetransaction", deadline)
         approve_silently(paynow_url + "/_control", payments, deadline)
         bodies = [signed_ipn(payment) for payment in payments]
         connections.close_all()
 
-        start(
-            "server",
-            [sys.executable, __file__, "--serve", str(port),
-             "--workers", str(args.workers), "--threads", str(args.threads)],
-        )  # fmt: skip
+        processes.start(
+            "bench_ipn_server.log",
+            harness.serve_command(__file__, port, args.workers, args.threads),
+        )
         if args.tasks == "celery":
-            start(
-                "worker",
+            processes.start(
+                "bench_ipn_worker.log",
                 [sys.executable, "-m", "celery", "-A", "whatsappcrm", "worker",
                  "--loglevel", "WARNING", "--concurrency", str(args.worker_concurrency),
                  "--hostname", f"bench-ipn-{os.getpid()}@%h",
                  "--without-gossip", "--without-mingle"],
-                cwd=REPO / "whatsappcrm_backend",
+                cwd=harness.REPO / "whatsappcrm_backend",
             )  # fmt: skip
             _wait_for_worker(min(deadline, time.monotonic() + 60))
-        _wait_for(site_url + "/healthz", min(deadline, time.monotonic() + 60))
+        harness.wait_for(site_url + "/healthz", min(deadline, time.monotonic() + 60))
         url = site_url + IPN_PATH
 
         warm_refs = [payment.reference for payment in payments[:warmup]]
-        run_load(url, bodies[:warmup], concurrency, deadline)  # connections, caches, imports
+        paynow_load(url, bodies[:warmup], concurrency, deadline)  # connections, caches, imports
         wait_processed(warm_refs, deadline)
 
         timed = payments[warmup:]
         timed_refs = [payment.reference for payment in timed]
         started = time.monotonic()
-        answers = run_load(url, bodies[warmup:], concurrency, deadline)
+        answers = paynow_load(url, bodies[warmup:], concurrency, deadline)
         answered = time.monotonic()
         finished = wait_processed(timed_refs, deadline)
         updates = PaynowStatusUpdate.objects.filter(
@@ -510,15 +348,8 @@ def main() -> int:
             problems.insert(0, "deadline passed before every IPN was processed")
         connections.close_all()
     finally:
-        for process in reversed(processes):
-            _stop(process)
-        for log in logs:
-            log.close()
-        if "django" in sys.modules and database_name is not None:
-            from django.db import connections
-
-            connections.close_all()
-        _drop_database(args.database_url, database_name)
+        processes.stop_all()
+        harness.drop_database(args.database_url, database_name)
         _release_redis_db(redis_db)
 
     tasks = (
@@ -531,10 +362,7 @@ def main() -> int:
         f"tasks {tasks}; PostgreSQL {postgres_version}; Paynow emulator in its own process; "
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     )
-    print(
-        f"{'measure':<16} {'n':>5} {'conc':>4} {'median ms':>9} {'p90 ms':>9} {'p99 ms':>9}"
-        f" {'max ms':>9} {'errors':>7}"
-    )
+    print(harness.latency_header("measure", 16))
     print(summarise_answers(answers, concurrency))
     print(f"{'measure':<16} {'n':>5} {'median ms':>9} {'p95 ms':>9} {'max ms':>9} {'missing':>7}")
     print(summarise_processing(processing, len(timed)))
