@@ -130,7 +130,7 @@ class BookingAdmin(admin.ModelAdmin):
                     e.payment.reference,
                     e.old_status or "—",
                     e.new_status or "—",
-                    "applied" if e.applied else "refused",
+                    ("applied" if e.applied else "refused") if e.new_status else "recorded",
                     e.get_source_display() + (f" ({e.actor})" if e.actor else ""),
                     e.message,
                 )

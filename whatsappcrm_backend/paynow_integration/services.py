@@ -566,9 +566,8 @@ def apply_status_update(
             **fields,
         )
         return flag
-    money.record_gateway_message(
-        payment_id=payment.pk, source=source, message=f"Paynow status {update.status!r}", **fields
-    )
+    # The transition's own event records this message; only the gateway's fields are kept.
+    Payment.objects.filter(pk=payment.pk).update(**fields, updated_at=timezone.now())
     result = money.transition_payment(
         payment_id=payment.pk,
         new_status=outcome,
