@@ -19,7 +19,7 @@ from customer_data.models import Booking, PaymentEvent, PaymentMethod, Tour, Tra
 from customer_data.pricing import deposit_for
 from customer_data.pricing import quote_booking as price_quote
 
-from . import selectors
+from . import payment_form, selectors
 from .engine.registry import ActionResult, action
 from .engine.steps import RETURN_TO_KEY
 from .selectors import money
@@ -251,12 +251,7 @@ def set_payment_amount(run, purpose: str = "full") -> ActionResult:
 def send_payment_form(run) -> ActionResult:
     """Send the payment WhatsApp Flow (native form); ``not_found`` falls back to the chat."""
     booking = selectors.booking_for_contact(run.contact, run.context.get("booking_id"))
-    try:
-        from flows.payment_form import send_payment_form as send_form
-    except ImportError:
-        logger.warning("payment_whatsapp_flow not found")
-        return ActionResult("not_found")
-    sent = send_form(
+    sent = payment_form.send_payment_form(
         contact=run.contact,
         booking=booking,
         amount=Decimal(run.context["amount"]),

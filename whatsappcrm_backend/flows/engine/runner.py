@@ -21,7 +21,7 @@ from django.utils import timezone
 from conversations import services as conversations
 from meta_integration import messages as graph
 
-from .. import templating
+from .. import payment_form, templating
 from . import answers, registry
 from .answers import Incoming
 from .render import RenderEnv, build
@@ -287,13 +287,7 @@ class Runner:
                 self.start(default_flow_name())
 
     def _form_completion(self, message) -> None:
-        try:
-            from flows.payment_form import handle_form_completion
-        except ImportError:
-            logger.warning("Form completion received but flows.payment_form is not installed")
-            self.send_text("Thank you, we received your details.")
-            return
-        handle_form_completion(self.contact, message)
+        payment_form.handle_form_completion(self.contact, message)
 
     # --- steps -------------------------------------------------------------------------
 
