@@ -9,6 +9,7 @@ from django.utils.timezone import localtime
 
 from . import services
 from .models import (
+    MANUAL_METHODS,
     Booking,
     Payment,
     PaymentEvent,
@@ -232,6 +233,11 @@ class PaymentAdmin(admin.ModelAdmin):
         if obj is None:
             return self.ADD_FIELDS  # staff record manual payments; gateways create their own
         return super().get_fields(request, obj)
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "payment_method":
+            kwargs["choices"] = [c for c in db_field.choices if c[0] in MANUAL_METHODS]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -303,7 +303,13 @@ def mark_payment_received(*, payment: Payment, actor, note: str = "") -> Transit
 
 
 def reject_payment(*, payment: Payment, actor, reason: str = "") -> TransitionResult:
-    """Staff reject a pending payment (e.g. a proof of payment that does not check out)."""
+    """Staff reject a pending manual payment (e.g. a proof of payment that does not check
+    out). Gateway payments end by the gateway's word: a prompt may still be approved."""
+    if payment.payment_method not in MANUAL_METHODS:
+        raise PaymentValidationError(
+            "Gateway payments are settled by the gateway, not by hand; reconciliation "
+            "resolves or expires them."
+        )
     return transition_payment(
         payment_id=payment.pk,
         new_status=PaymentStatus.FAILED,
@@ -324,15 +330,25 @@ def refund_payment(*, payment: Payment, actor, reason: str = "") -> TransitionRe
 
 
 def cancel_booking(*, booking: Booking, actor=None, reason: str = "") -> Booking:
-    """Staff cancel a booking. Money already received stays recorded (refunds are separate,
-    per payment); pending payments are cancelled so no late prompt can credit it."""
+    """Staff cancel a booking: no new payment can start, pending manual payments are cancelled.
+
+    Money already received stays recorded (refunds are separate, per payment). Pending
+    gateway payments are left to the gateway: a prompt on the payer's phone may still be
+    approved, and what is paid must be recorded (and then refunded), never lost.
+    """
     with transaction.atomic():
-        pending = list(
-            Payment.objects.filter(booking=booking, status=PaymentStatus.PENDING).values_list(
-                "pk", flat=True
-            )
+        locked = Booking.objects.select_for_update().get(pk=booking.pk)
+        locked.payment_status = Booking.PaymentStatus.CANCELLED
+        note = f"Cancelled by {actor or 'staff'}" + (f": {reason}" if reason else "")
+        locked.notes = f"{locked.notes}\n{note}".strip()
+        locked.save(update_fields=["payment_status", "notes", "updated_at"])
+        # Under the booking lock: create_payment cannot add one we would miss.
+        pending_manual = list(
+            Payment.objects.filter(
+                booking=locked, status=PaymentStatus.PENDING, payment_method__in=MANUAL_METHODS
+            ).values_list("pk", flat=True)
         )
-    for payment_id in pending:
+    for payment_id in pending_manual:
         transition_payment(
             payment_id=payment_id,
             new_status=PaymentStatus.CANCELLED,
@@ -340,12 +356,6 @@ def cancel_booking(*, booking: Booking, actor=None, reason: str = "") -> Booking
             message=reason or "Booking cancelled by staff",
             actor=actor,
         )
-    with transaction.atomic():
-        locked = Booking.objects.select_for_update().get(pk=booking.pk)
-        locked.payment_status = Booking.PaymentStatus.CANCELLED
-        note = f"Cancelled by {actor or 'staff'}" + (f": {reason}" if reason else "")
-        locked.notes = f"{locked.notes}\n{note}".strip()
-        locked.save(update_fields=["payment_status", "notes", "updated_at"])
     logger.info("Booking %s cancelled", locked.booking_reference,
                 extra={"booking_reference": locked.booking_reference})  # fmt: skip
     return locked

@@ -66,7 +66,12 @@ def receipt_payload(payment: Payment) -> dict:
         opening = (
             f"❌ Your {method} payment of {money(payment.amount)} for booking "
             f"{booking.booking_reference} {WHY.get(payment.status, 'did not complete')}. "
-            "No money was taken."
+            + (
+                "If you approved it after all and money left your account, tell us: "
+                "we'll match it to your booking."
+                if payment.status == PaymentStatus.EXPIRED
+                else "No money was taken."
+            )
         )
     return graph.reply_buttons(
         to,

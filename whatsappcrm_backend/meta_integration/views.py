@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from whatsappcrm.http import client_ip
+
 from . import services
 from .constants import MAX_WEBHOOK_BODY_BYTES
 
@@ -38,7 +40,7 @@ def _verify(request: HttpRequest) -> HttpResponse:
 
 
 def _receive(request: HttpRequest) -> HttpResponse:
-    remote_ip = request.META.get("REMOTE_ADDR")
+    remote_ip = client_ip(request)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

@@ -16,7 +16,6 @@ Settings (all optional; see docs/OPERATIONS.md):
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import time
@@ -24,6 +23,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
+
+from whatsappcrm.http import client_ip as shared_client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -46,20 +47,8 @@ def rules() -> dict[str, int]:
 
 
 def client_ip(request) -> str:
-    """The client's address: REMOTE_ADDR, or the trusted proxies' X-Forwarded-For entry."""
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
-    proxies = int(getattr(settings, "RATE_LIMIT_TRUSTED_PROXIES", 0))
-    if proxies <= 0:
-        return remote
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    forwarded = [part for part in forwarded if part]
-    if len(forwarded) < proxies:
-        return remote
-    candidate = forwarded[-proxies]
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return remote
+    """The client's address (see whatsappcrm.http.client_ip), "unknown" when there is none."""
+    return shared_client_ip(request) or "unknown"
 
 
 class RateLimitMiddleware:

@@ -59,8 +59,9 @@ class PaynowError(Exception):
 class PaynowGatewayError(PaynowError):
     """Paynow answered `status=Error`; `message` is Paynow's `error` text.
 
-    It does not mean "not found" (trace reports that as None) and the reply carries no hash,
-    so it is advisory: never move a payment to a final state because of it alone.
+    It does not mean "not found" (trace reports that as None) and the reply carries no hash.
+    From a poll or a trace it is advisory: never end a payment because of it. From an
+    initiation it means Paynow created no transaction (no prompt was sent).
     """
 
     def __init__(self, message: str, *, raw_fields: Fields = ()) -> None:

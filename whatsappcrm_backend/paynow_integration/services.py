@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from django.conf import settings
@@ -390,41 +391,70 @@ def record_status_message(
     stored and flagged for staff), 403 on a bad hash, 400 when unreadable. Processing
     (confirmation by poll, applying the status) happens afterwards, in a task.
     """
-    text = body.decode("utf-8", errors="replace")
+    # Stored first, whatever it is; NUL bytes cannot be stored in PostgreSQL text columns.
+    text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     entry = PaynowStatusUpdate.objects.create(
-        source=PaynowStatusUpdate.Source.IPN, body=text, headers=headers, remote_ip=remote_ip
+        source=PaynowStatusUpdate.Source.IPN,
+        body=text,
+        headers={name: _printable(value) for name, value in headers.items()},
+        remote_ip=remote_ip,
     )
     try:
         fields = parse_form(body)
     except (ValueError, UnicodeDecodeError) as exc:
         _reject(entry, f"Unreadable body: {exc}")
         return entry, 400
+    problem = _malformed(fields)
+    if problem:
+        _reject(entry, f"Malformed status update: {problem}")
+        return entry, 400
     values = {key.lower(): value for key, value in fields}
-    entry.reference = values.get("reference", "")[:64]
-    entry.paynow_reference = values.get("paynowreference", "")[:64]
-    entry.status = values.get("status", "")[:32]
+    # Searchable in the admin even when the message turns out to be forged.
+    entry.reference = values.get("reference", "")
+    entry.paynow_reference = values.get("paynowreference", "")
+    entry.status = values.get("status", "")
     try:
         config = get_active_config()
     except PaynowNotConfigured:
         _reject(entry, "No active Paynow configuration to verify with")
         return entry, 503  # stored; Paynow retries once staff configure it
     if not verify_hash(fields, config.integration_key):
-        logger.warning(
-            "Invalid IPN signature",
-            extra={"booking_reference": "-", "paynow_reference": entry.paynow_reference or "-"},
-        )
+        # Nothing from an unverified message goes into the log line (it is attacker text).
+        logger.warning("Invalid IPN signature", extra={"booking_reference": "-"})
         _reject(entry, "Invalid IPN signature", valid=False)
         return entry, 403
     entry.valid = True
-    try:
-        entry.amount = Decimal(values.get("amount", ""))
-    except ArithmeticError:
-        entry.amount = None
+    entry.amount = Decimal(values["amount"]) if "amount" in values else None
     entry.save()
     if not entry.reference or entry.amount is None or not entry.status:
         _finish(entry, error="Missing reference, amount or status")
         return entry, 400
     return entry, 200
+
+
+_AMOUNT = re.compile(r"[0-9]{1,10}\.[0-9]{2}", re.ASCII)
+_FIELD_LIMITS = {"reference": 64, "paynowreference": 64, "status": 32}
+
+
+def _printable(value: str) -> str:
+    return str(value).replace("\x00", "\ufffd")[:500]
+
+
+def _malformed(fields: list[tuple[str, str]]) -> str:
+    """Why a status update cannot be a real one from Paynow ("" when it can)."""
+    names = [key.lower() for key, _ in fields]
+    if len(names) != len(set(names)):
+        return "a field appears twice"
+    for key, value in fields:
+        if "\x00" in key or "\x00" in value:
+            return "NUL byte"
+        limit = _FIELD_LIMITS.get(key.lower())
+        if limit and len(value) > limit:
+            return f"{key} longer than {limit} characters"
+    amount = dict((k.lower(), v) for k, v in fields).get("amount")
+    if amount is not None and not _AMOUNT.fullmatch(amount):
+        return "amount is not a plain number with two decimals"
+    return ""
 
 
 def _reject(entry: PaynowStatusUpdate, error: str, *, valid: bool | None = None) -> None:
@@ -510,21 +540,30 @@ def _needs_confirmation(update: StatusUpdate) -> bool:
     return update.outcome not in (None, C.OUTCOME_PENDING)
 
 
-def _confirm_by_poll(payment: Payment) -> StatusUpdate | None:
-    """Ask Paynow for the true status: poll the poll URL *we stored* (never one from the
-    message); before we have stored one (the update overtook the initiation reply), trace the
-    attempt by its merchant trace. Returns None only when the payment has neither."""
-    with sdk_for(get_active_config()) as sdk:
-        if payment.poll_url:
-            confirmed = sdk.poll(payment.poll_url)
-        elif payment.merchant_trace:
-            confirmed = sdk.trace(payment.merchant_trace)
-            if confirmed is None:
-                raise PaynowProtocolError("trace found no transaction for this payment yet")
-        else:
-            return None
-    if confirmed.reference != payment.reference:
+def ask_paynow(sdk: PaynowSDK, payment: Payment) -> StatusUpdate | None:
+    """Paynow's current word on a payment: a poll of the poll URL *we stored* (never one from
+    a message), or, before we have one (the initiation reply was lost or overtaken), a trace
+    by merchant trace. None when Paynow has no such transaction (or we have neither)."""
+    if payment.poll_url:
+        update = sdk.poll(payment.poll_url)
+    elif payment.merchant_trace:
+        update = sdk.trace(payment.merchant_trace)
+    else:
+        return None
+    if update is not None and update.reference != payment.reference:
         raise PaynowHashMismatch("Paynow answered for a different reference")
+    return update
+
+
+def _confirm_by_poll(payment: Payment) -> StatusUpdate | None:
+    """The true status before we act on a status update; None for payments Paynow cannot
+    tell us about. A transaction trace cannot find yet is retried later."""
+    if not (payment.poll_url or payment.merchant_trace):
+        return None
+    with sdk_for(get_active_config()) as sdk:
+        confirmed = ask_paynow(sdk, payment)
+    if confirmed is None:
+        raise PaynowProtocolError("trace found no transaction for this payment yet")
     return confirmed
 
 
@@ -655,37 +694,46 @@ def _schedule_next_check(payment: Payment, now) -> None:
 
 def _reconcile_one(sdk: PaynowSDK, payment: Payment, now, summary: ReconciliationSummary) -> None:
     _schedule_next_check(payment, now)
-    if payment.poll_url:
-        update = sdk.poll(payment.poll_url)
-        if update.reference != payment.reference:
-            raise PaynowHashMismatch("poll answered for a different reference")
-    else:
-        update = sdk.trace(payment.merchant_trace) if payment.merchant_trace else None
-        if update is None:
-            grace = timedelta(seconds=float(getattr(settings, "PAYNOW_TRACE_GRACE", 120)))
-            if now - payment.created_at >= grace:
-                # Paynow never created it: no prompt was sent and no money can move.
-                money.transition_payment(
-                    payment_id=payment.pk,
-                    new_status=PaymentStatus.FAILED,
-                    source=PaymentEvent.Source.RECONCILIATION,
-                    message="Paynow has no record of this payment request (trace: NotFound)",
-                )
-                summary.failed += 1
-            return
-        if update.poll_url:
-            money.record_gateway_message(
+    via = PaynowStatusUpdate.Source.POLL if payment.poll_url else PaynowStatusUpdate.Source.TRACE
+    update = ask_paynow(sdk, payment)
+    if update is None:
+        grace = timedelta(seconds=float(getattr(settings, "PAYNOW_TRACE_GRACE", 120)))
+        if now - payment.created_at >= grace:
+            # Paynow never created it: no prompt was sent and no money can move.
+            money.transition_payment(
                 payment_id=payment.pk,
+                new_status=PaymentStatus.FAILED,
                 source=PaymentEvent.Source.RECONCILIATION,
-                message="Found by trace",
-                poll_url=update.poll_url,
+                message="Paynow has no record of this payment request (trace: NotFound)",
             )
-    apply_status_update(
-        payment=payment,
-        update=update,
-        source=PaymentEvent.Source.RECONCILIATION,
-        raw={"via": "poll" if payment.poll_url else "trace"},
+            summary.failed += 1
+        return
+    if update.poll_url and not payment.poll_url:
+        money.record_gateway_message(
+            payment_id=payment.pk,
+            source=PaymentEvent.Source.RECONCILIATION,
+            message="Found by trace",
+            poll_url=update.poll_url,
+        )
+    flag = apply_status_update(
+        payment=payment, update=update, source=PaymentEvent.Source.RECONCILIATION, raw={"via": via}
     )
+    if flag:
+        # Logged like an IPN so staff see it among the flagged updates; never expired.
+        PaynowStatusUpdate.objects.create(
+            source=via,
+            body=urlencode(update.raw_fields),
+            valid=True,
+            processed=True,
+            processed_at=timezone.now(),
+            reference=update.reference[:64],
+            paynow_reference=(update.paynow_reference or "")[:64],
+            status=update.status[:32],
+            amount=update.amount,
+            payment=payment,
+            flag=flag,
+        )
+        return
     payment.refresh_from_db()
     if payment.status != PaymentStatus.PENDING:
         summary.resolved += 1
@@ -696,6 +744,8 @@ def _reconcile_one(sdk: PaynowSDK, payment: Payment, now, summary: Reconciliatio
 def _expire_if_abandoned(payment: Payment, now, summary: ReconciliationSummary) -> None:
     if now - payment.created_at < pending_timeout():
         return
+    if payment.authorization_expires and now < payment.authorization_expires:
+        return  # an InnBucks code can still be used: the payer may yet pay
     result = money.transition_payment(
         payment_id=payment.pk,
         new_status=PaymentStatus.EXPIRED,

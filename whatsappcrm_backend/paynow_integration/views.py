@@ -1,6 +1,7 @@
 """Paynow's result URL (IPN) and return page. Thin: verify, store, hand over, answer."""
 
 import logging
+import re
 
 from django.db import transaction
 from django.http import HttpResponse
@@ -9,17 +10,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from customer_data.models import Payment
+from whatsappcrm.http import client_ip
 
 from .services import record_status_message
 from .tasks import process_paynow_status_update
 
 logger = logging.getLogger(__name__)
 
+_REFERENCE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 _KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Forwarded-For", "X-Request-ID")
-
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 @csrf_exempt
@@ -41,10 +40,10 @@ def paynow_ipn(request):
 @require_GET
 def paynow_return(request):
     """Where Paynow sends the payer back; shows the payment's status by its reference."""
-    reference = request.GET.get("reference", "")[:64]
+    reference = request.GET.get("reference", "")
     payment = (
         Payment.objects.select_related("booking").filter(reference=reference).first()
-        if reference
+        if _REFERENCE.fullmatch(reference)
         else None
     )
     return render(
