@@ -54,6 +54,7 @@ def environment(database_url: str, site_url: str, broker_url: str = "") -> dict[
         "CELERY_BROKER_URL": broker_url,
         # One load generator on one IP: the per-IP webhook limit would measure itself.
         "RATE_LIMIT_REQUESTS": "1000000",
+        "RATE_LIMIT_META_REQUESTS": "1000000",
         "PYTHONPATH": os.pathsep.join(SOURCE_DIRS),
     }
 

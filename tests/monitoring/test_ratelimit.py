@@ -17,6 +17,7 @@ def limited(settings):
         settings.MIDDLEWARE = [settings.MIDDLEWARE[0], MIDDLEWARE, *settings.MIDDLEWARE[1:]]
     settings.RATE_LIMIT_ENABLED = True  # tests/settings.py switches it off for other tests
     settings.RATE_LIMIT_REQUESTS = 3
+    settings.RATE_LIMIT_META_REQUESTS = 3
     settings.RATE_LIMIT_WINDOW = 60
     settings.RATE_LIMIT_TRUSTED_PROXIES = 0
     return settings
@@ -60,7 +61,7 @@ def test_one_log_line_per_client_and_window(client, db, limited, caplog):
 def test_default_is_generous(client, db, settings):
     from monitoring import ratelimit
 
-    assert ratelimit.rules() == {IPN: 120, META: 120, FLOW: 120}
+    assert ratelimit.rules() == {IPN: 120, META: 1200, FLOW: 1200}
     settings.RATE_LIMIT_RULES = {META: 600}
     assert ratelimit.rules()[META] == 600
 

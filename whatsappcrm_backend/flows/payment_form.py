@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -23,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from conversations.services import queue_message
@@ -130,6 +132,20 @@ def flow_token_ttl() -> timedelta:
 
 def flow_token_for(session: FlowFormSession) -> str:
     return sign_flow_token(session.token_id)
+
+
+# A submission claims its form for this long (well past a Paynow call) ...
+CLAIM_SECONDS = 30
+# ... and a concurrent one waits at most this long for its outcome (Meta times out at 10 s).
+CLAIM_WAIT_SECONDS = 8.0
+IN_PROGRESS_MESSAGE = "Your payment is being started. Please wait a moment, then check WhatsApp."
+
+
+def _release_claim(session: FlowFormSession) -> None:
+    """No payment started: the form can be submitted again (e.g. with a corrected number)."""
+    FlowFormSession.objects.filter(pk=session.pk, status=FlowFormSession.Status.SENT).update(
+        submitted_at=None
+    )
 
 
 def _usable(session: FlowFormSession) -> None:
@@ -309,27 +325,47 @@ def submit_payment_form(
             message="Choose EcoCash, OneMoney or InnBucks.",
             field="payment_method",
         )
-    with transaction.atomic():
-        locked = (
-            FlowFormSession.objects.select_for_update(of=("self",))
-            .select_related("booking__tour", "contact", "payment")
-            .get(pk=session.pk)
-        )
-        _usable(locked)
-        previous = locked.payment
-        if locked.status == FlowFormSession.Status.SUBMITTED and (
-            previous is not None and previous.status not in _FINISHED_PAYMENT_STATES
-        ):
-            if _same_request(previous, method, phone_number, email):
-                logger.info(
-                    "Payment form submitted again; answering payment %s",
-                    previous.pk,
-                    extra=_log_fields(locked, previous),
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while True:
+        with transaction.atomic():
+            locked = (
+                FlowFormSession.objects.select_for_update(of=("self",))
+                .select_related("booking__tour", "contact", "payment")
+                .get(pk=session.pk)
+            )
+            _usable(locked)
+            previous = locked.payment
+            if locked.status == FlowFormSession.Status.SUBMITTED and (
+                previous is not None and previous.status not in _FINISHED_PAYMENT_STATES
+            ):
+                if _same_request(previous, method, phone_number, email):
+                    logger.info(
+                        "Payment form submitted again; answering payment %s",
+                        previous.pk,
+                        extra=_log_fields(locked, previous),
+                    )
+                    return SubmitResult(
+                        "started", locked, payment=previous, outcome=None, repeated=True
+                    )
+                raise FlowTokenInvalid("submitted_different", session=locked)
+            # Claim the form for this submission (committed with this block): another
+            # submission arriving meanwhile waits for our outcome instead of starting a
+            # second payment. The Paynow call itself runs outside any lock.
+            claimed_at = timezone.now()
+            claimed = (
+                FlowFormSession.objects.filter(pk=locked.pk)
+                .filter(
+                    Q(submitted_at__isnull=True)
+                    | Q(submitted_at__lt=claimed_at - timedelta(seconds=CLAIM_SECONDS))
+                    | Q(status=FlowFormSession.Status.SUBMITTED)
                 )
-                return SubmitResult(
-                    "started", locked, payment=previous, outcome=None, repeated=True
-                )
-            raise FlowTokenInvalid("submitted_different", session=locked)
+                .update(submitted_at=claimed_at)
+            )
+        if claimed:
+            break
+        if time.monotonic() > deadline:
+            return SubmitResult("failed", locked, message=IN_PROGRESS_MESSAGE)
+        time.sleep(0.1)
     session = locked
     try:
         outcome = PaynowService().initiate_payment(
@@ -343,13 +379,16 @@ def submit_payment_form(
             extra=_log_fields(session),
         )
         kind = "correctable" if exc.field in CORRECTABLE_FIELDS else "failed"
+        _release_claim(session)
         return SubmitResult(kind, session, message=exc.message, field=exc.field)
     except PaynowNotConfigured:
         logger.error(
             "Payment form submitted but Paynow is not configured", extra=_log_fields(session)
         )
+        _release_claim(session)
         return SubmitResult("failed", session, message=NOT_CONFIGURED_MESSAGE)
     if outcome.state == "refused":
+        _release_claim(session)
         return SubmitResult("failed", session, message=outcome.message, payment=outcome.payment)
 
     with transaction.atomic():

@@ -198,6 +198,11 @@ def _parse_change_value(value: dict[str, Any], waba_id: str, where: str) -> Chan
     )
 
 
+def parse_message(data: Any, *, profile_names: Mapping[str, str] | None = None) -> InboundMessage:
+    """One message object (as stored from ``value.messages[]``) as a typed InboundMessage."""
+    return _parse_message(data, "message", profile_names or {})
+
+
 def _parse_message(data: Any, where: str, contacts: Mapping[str, str]) -> InboundMessage:
     msg = _object(data, where)
     wamid = _str(msg, "id", where)

@@ -7,7 +7,7 @@ from django.conf import settings
 from conversations.models import Contact, Message
 
 from .models import MetaAppConfig
-from .payloads import InboundMessage, MalformedWebhook, parse_webhook
+from .payloads import InboundMessage, parse_message
 
 DEFAULT_INBOUND_HANDLER = "meta_integration.services.default_inbound_handler"
 
@@ -36,39 +36,8 @@ def config_for_contact(contact: Contact) -> MetaAppConfig | None:
 
 def inbound_view(message: Message) -> InboundMessage:
     """The typed, immutable view (``payloads.InboundMessage``) of a stored inbound message."""
-    config = message.config
-    envelope = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": getattr(config, "waba_id", "") or "",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": getattr(config, "display_phone_number", "")
-                                or "",
-                                "phone_number_id": getattr(config, "phone_number_id", "") or "",
-                            },
-                            "contacts": [
-                                {
-                                    "profile": {"name": message.contact.name},
-                                    "wa_id": message.contact.whatsapp_id,
-                                }
-                            ],
-                            "messages": [message.payload],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-    parsed = parse_webhook(envelope).messages
-    if len(parsed) != 1:
-        raise MalformedWebhook(f"message {message.pk}: stored payload is not one message")
-    return parsed[0]
+    contact = message.contact
+    return parse_message(message.payload, profile_names={contact.whatsapp_id: contact.name})
 
 
 def inbound_handler_path() -> str:

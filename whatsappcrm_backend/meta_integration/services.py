@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -133,9 +133,9 @@ def receive_webhook(
     New inbound messages are handed to ``tasks.process_inbound_message`` after commit.
     """
     try:
-        data = json.loads(body)
+        data = _storable(json.loads(body.decode("utf-8")))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise WebhookMalformed(f"body is not JSON: {exc}") from None
+        raise WebhookMalformed(f"body is not UTF-8 JSON: {exc}") from None
     numbers = routing_phone_number_ids(data)
     known = MetaAppConfig.objects.filter(phone_number_id__in=numbers)
     configs = {config.phone_number_id: config for config in known}
@@ -171,12 +171,31 @@ def receive_webhook(
     return event
 
 
+def _storable(value: Any) -> Any:
+    """The parsed body with every string storable in PostgreSQL text: NUL bytes and lone
+    surrogates (both legal in JSON) become U+FFFD; Meta never sends them in real text."""
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+            return "".join(
+                "\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value
+            )
+        return value
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
     for key, value in headers.items():
         if key.lower() == wanted:
             return value
     return None
+
+
+UNSIGNED_BODY_KEPT = 64 * 1024
 
 
 def _store_event(
@@ -196,8 +215,12 @@ def _store_event(
     now = timezone.now()
     try:
         with transaction.atomic():
+            text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+            if not signature_valid:
+                # Unauthenticated: kept for diagnosis and replay, but not at any size.
+                text = text[:UNSIGNED_BODY_KEPT]
             return WebhookEvent.objects.create(
-                body=body.decode("utf-8"),
+                body=text,
                 body_sha256=digest,
                 headers=kept_headers,
                 remote_ip=remote_ip,
@@ -278,11 +301,22 @@ def _record_envelope(envelope: WebhookEnvelope) -> None:
     for change in envelope.changes:
         config = configs.get(change.phone_number_id)
         for inbound in change.messages:
-            _record_inbound(config, inbound)
+            _record_one(_record_inbound, config, inbound, wamid=inbound.wamid)
         for status in change.statuses:
-            _record_status(status)
+            _record_one(_record_status, status, wamid=status.wamid)
         for error in change.errors:
             logger.warning("Meta reported an error: (%s) %s", error.code, error.title)
+
+
+def _record_one(record: Callable[..., None], *args: Any, wamid: str) -> None:
+    """Record one message or status; one the database refuses (a value no real WhatsApp
+    message has) is logged and skipped, not allowed to block the rest of the delivery.
+    The raw event stays stored either way."""
+    try:
+        with transaction.atomic():
+            record(*args)
+    except DataError:
+        logger.exception("Webhook item %s could not be recorded; skipped", wamid[:80])
 
 
 def _record_inbound(config: MetaAppConfig | None, inbound: InboundMessage) -> None:
@@ -370,6 +404,11 @@ SUPPORTED_INBOUND_TYPES = frozenset(
 )
 
 
+HANDLER_FAILED_REPLY = (
+    "Sorry, something went wrong on our side. A member of our team will reply here shortly."
+)
+
+
 def dispatch_inbound_message(message_id: int) -> bool:
     """Hand one inbound message to the bot, exactly once. The flow engine's entry point.
 
@@ -391,7 +430,26 @@ def dispatch_inbound_message(message_id: int) -> bool:
         message.dispatched_at = timezone.now()
         message.save(update_fields=["dispatched_at", "updated_at"])
         handler: Callable[[Message], Any] = import_string(selectors.inbound_handler_path())
-        handler(message)
+        try:
+            with transaction.atomic():  # a failing handler leaves nothing half-written
+                handler(message)
+        except DatabaseError:
+            raise  # the database itself is in trouble: roll back, the task retries
+        except Exception:
+            # A message the bot cannot handle must neither loop through retries nor vanish:
+            # it stays on record, staff take the conversation, the traveller is told.
+            logger.exception(
+                "Inbound message %s could not be handled; conversation handed to staff",
+                message.pk,
+                extra={"contact": message.contact_id, "wamid": message.wamid},
+            )
+            conversations.pause_bot(message.contact)
+            conversations.queue_message(
+                message.contact,
+                payloads.text(message.contact.whatsapp_id, HANDLER_FAILED_REPLY),
+                flow_step="handler_failed",
+                config=message.config,
+            )
     if getattr(settings, "WHATSAPP_MARK_AS_READ", True) and message.wamid:
         from .tasks import enqueue_mark_read
 

@@ -28,12 +28,13 @@ from whatsappcrm.http import client_ip as shared_client_ip
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PATHS = (
-    "/crm-api/paynow/ipn/",
-    "/crm-api/meta/webhook/",
-    "/crm-api/flows/paynow-payment-webhook/",
-)
+PAYNOW_PATHS = ("/crm-api/paynow/ipn/",)
+# Meta sends every webhook and flow request from a small pool of addresses, and each message
+# we send comes back as up to three status webhooks: its endpoints get a higher limit.
+META_PATHS = ("/crm-api/meta/webhook/", "/crm-api/flows/paynow-payment-webhook/")
+DEFAULT_PATHS = PAYNOW_PATHS + META_PATHS
 DEFAULT_REQUESTS = 120
+DEFAULT_META_REQUESTS = 1200
 DEFAULT_WINDOW = 60
 KEY_PREFIX = "ratelimit"
 
@@ -41,7 +42,9 @@ KEY_PREFIX = "ratelimit"
 def rules() -> dict[str, int]:
     """``{path prefix: requests per window}`` for every limited endpoint."""
     requests = int(getattr(settings, "RATE_LIMIT_REQUESTS", DEFAULT_REQUESTS))
-    configured = {path: requests for path in DEFAULT_PATHS}
+    meta = int(getattr(settings, "RATE_LIMIT_META_REQUESTS", DEFAULT_META_REQUESTS))
+    configured = {path: requests for path in PAYNOW_PATHS}
+    configured.update({path: meta for path in META_PATHS})
     configured.update(getattr(settings, "RATE_LIMIT_RULES", None) or {})
     return configured
 

@@ -226,7 +226,8 @@ def _match_option(incoming: Incoming, options: list[dict]) -> dict | None:
     text = normalise(incoming.words)
     if not text:
         return None
-    if text.isdigit() and 1 <= int(text) <= len(options):
+    # ASCII digits only: "²".isdigit() is True but int("²") fails.
+    if re.fullmatch(r"[0-9]{1,3}", text) and 1 <= int(text) <= len(options):
         return options[int(text) - 1]
     for option in options:
         names = [option.get("title", ""), option["id"], *option.get("synonyms", [])]
