@@ -18,6 +18,11 @@ from customer_data import services as bookings_service
 from customer_data.models import Booking, PaymentEvent, PaymentMethod, Tour, Traveler
 from customer_data.pricing import deposit_for
 from customer_data.pricing import quote_booking as price_quote
+from paynow_integration.services import (
+    PaynowNotConfigured,
+    PaynowService,
+    PaynowValidationError,
+)
 
 from . import payment_form, selectors
 from .engine.registry import ActionResult, action
@@ -227,21 +232,25 @@ def load_booking(run) -> ActionResult:
     return ActionResult("ok", updates=facts)
 
 
+def amount_due_now(booking: Booking, purpose: str) -> tuple[Decimal, str]:
+    """What to pay now for ``purpose`` ("full" or "deposit"): the balance, or what is missing
+    to reach the deposit; a deposit already reached means paying the balance."""
+    amount = booking.balance_due
+    if purpose == "deposit":
+        missing = deposit_for(booking.total_amount) - booking.amount_paid
+        if missing > 0:
+            return min(missing, amount), "deposit"
+        return amount, "balance"
+    return amount, "balance" if booking.amount_paid > 0 else purpose
+
+
 @action("set_payment_amount", outcomes=("ok", "nothing_due"))
 def set_payment_amount(run, purpose: str = "full") -> ActionResult:
     """The amount to pay now: the whole balance, or the deposit (less anything paid)."""
     booking = selectors.booking_for_contact(run.contact, run.context.get("booking_id"))
     if booking is None or booking.balance_due <= 0:
         return ActionResult("nothing_due")
-    amount = booking.balance_due
-    if purpose == "deposit":
-        amount = min(
-            max(deposit_for(booking.total_amount) - booking.amount_paid, Decimal("0")), amount
-        )
-        if amount <= 0:
-            amount, purpose = booking.balance_due, "balance"
-    elif booking.amount_paid > 0:
-        purpose = "balance"
+    amount, purpose = amount_due_now(booking, purpose)
     return ActionResult(
         updates={"amount": str(amount), "amount_label": money(amount), "purpose": purpose}
     )
@@ -300,13 +309,9 @@ def initiate_paynow_payment(run) -> ActionResult:
     this_step = run.step_name
 
     def start_payment() -> ActionResult:
-        from paynow_integration.services import (
-            PaynowNotConfigured,
-            PaynowService,
-            PaynowValidationError,
-        )
-
-        booking = Booking.objects.get(pk=booking_id)
+        booking = selectors.booking_for_contact(run.contact, booking_id)
+        if booking is None:
+            return ActionResult("refused", messages=["Sorry, I couldn't find that booking."])
         try:
             service = PaynowService()
         except PaynowNotConfigured:
@@ -363,12 +368,7 @@ def record_proof_of_payment(run) -> ActionResult:
     if booking is None:
         run.say("Sorry, I couldn't find that booking.")
         return ActionResult("failed")
-    purpose = ctx.get("proof_amount", "full")
-    amount = booking.balance_due
-    if purpose == "deposit":
-        amount = min(
-            max(deposit_for(booking.total_amount) - booking.amount_paid, Decimal("0.01")), amount
-        )
+    amount, _ = amount_due_now(booking, ctx.get("proof_amount", "full"))
     caption = f" - '{proof['caption']}'" if proof.get("caption") else ""
     try:
         payment = bookings_service.create_payment(
