@@ -226,11 +226,6 @@ class Runner:
         if incoming.kind == "flow_reply":
             self._form_completion(message)
             return
-        if incoming.reply_id.startswith(PAY_REPLY_PREFIX):
-            # "Pay balance" / "Try again" on a receipt: straight to the payment choice.
-            booking_id = incoming.reply_id[len(PAY_REPLY_PREFIX) :]
-            self.start("booking", step="prepare_payment", context={"booking_id": booking_id})
-            return
         command = command_for(incoming.words, incoming.reply_id)
         if command:
             self._command(command)
@@ -245,6 +240,11 @@ class Runner:
                 "Deferred action lost; conversation restarted", extra={"contact": self.contact.pk}
             )
             self.reset()
+        if incoming.reply_id.startswith(PAY_REPLY_PREFIX):
+            # "Pay balance" / "Try again" on a receipt: straight to the payment choice.
+            booking_id = incoming.reply_id[len(PAY_REPLY_PREFIX) :]
+            self.start("booking", step="prepare_payment", context={"booking_id": booking_id})
+            return
         if state.flow_id and state.current_step:
             step = self.steps().get(state.current_step)
             if step is None or step.get("type") != "question":
