@@ -302,6 +302,16 @@ def test_forged_and_unknown_tokens_are_427(endpoint, make_form):
     _assert_427(endpoint.send({"version": "3.0", "action": "INIT"}), "not valid")
 
 
+def test_a_real_session_id_with_a_forged_signature_is_427(endpoint, make_form, caplog):
+    """The session exists: only the signature check can refuse this token."""
+    _, token = make_form()
+    token_id, signature = token.rsplit(":", 1)
+    forged = f"{token_id}:{'A' * len(signature)}"
+    with caplog.at_level("WARNING", logger="flows.data_endpoint"):
+        _assert_427(endpoint.init(forged), "not valid")
+    assert "Flow token refused (forged)" in caplog.text
+
+
 def test_completed_token_is_427(endpoint, make_form):
     session, token = make_form()
     FlowFormSession.objects.filter(pk=session.pk).update(status="completed")
