@@ -38,6 +38,17 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process, as without a broker (restored after the test)."""
+    from whatsappcrm.celery import app as celery_app
+
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+@pytest.fixture
 def make_tour(db):
     from customer_data.models import Tour
 

@@ -58,16 +58,15 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    """A fresh 420x860 page; JavaScript errors on it fail the test."""
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
-    context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
+def new_page(
+    browser: Any, viewport: dict[str, int] = VIEWPORT, timeout_ms: int = DEFAULT_TIMEOUT_MS
+) -> Any:
+    """A fresh page in its own context: bounded waits, JavaScript errors collected in
+    `page.js_errors`. Close it with `page.context.close()`."""
+    context = browser.new_context(viewport=viewport, device_scale_factor=1)
     page = context.new_page()
-    page.set_default_timeout(DEFAULT_TIMEOUT_MS)
-    page.set_default_navigation_timeout(DEFAULT_TIMEOUT_MS)
+    page.set_default_timeout(timeout_ms)
+    page.set_default_navigation_timeout(timeout_ms)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
 
@@ -78,7 +77,17 @@ def page(chromium: Any) -> Iterator[Any]:
 
     page.on("console", on_console)
     page.js_errors = errors
+    return page
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A fresh 420x860 page; JavaScript errors on it fail the test."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
+    page = new_page(chromium)
     try:
         yield page
     finally:
-        context.close()
+        page.context.close()

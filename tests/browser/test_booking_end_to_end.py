@@ -35,8 +35,14 @@ from flows.crypto import generate_key_pair
 from sandbox.paynow import PaynowEmulator
 from sandbox.whatsapp import WhatsAppEmulator
 from sandbox.whatsapp.testing import ControlClient
-from tests.browser.conftest import CHROMIUM_ARGS, DEFAULT_TIMEOUT_MS, VIEWPORT, chromium_path
-from tests.helpers import wait_until
+from tests.browser.conftest import (
+    CHROMIUM_ARGS,
+    DEFAULT_TIMEOUT_MS,
+    VIEWPORT,
+    chromium_path,
+    new_page,
+)
+from tests.helpers import register_payment_flow_via_graph, use_flow_private_key, wait_until
 
 APP_SECRET = "e2e-browser-app-secret-41c7"
 ACCESS_TOKEN = "EAAG-e2e-browser-token-93"
@@ -80,11 +86,7 @@ def system(live_server: Any, settings: Any, transactional_db: Any) -> Iterator[S
 
     private_pem, public_pem = generate_key_pair()
     settings.SITE_URL = live_server.url
-    settings.WHATSAPP_FLOW_PRIVATE_KEY = private_pem.decode()
-    settings.WHATSAPP_FLOW_PRIVATE_KEY_PATH = ""
-    settings.WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY = ""
-    settings.WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY_PATH = ""
-    flow_keys.clear_cache()
+    use_flow_private_key(settings, private_pem.decode())
     with (
         PaynowEmulator(
             integration_id=INTEGRATION_ID,
@@ -126,15 +128,7 @@ def system(live_server: Any, settings: Any, transactional_db: Any) -> Iterator[S
         out = StringIO()
         call_command("seed_demo", stdout=out)
         call_command("load_flow_definitions", stdout=out)
-        call_command(
-            "register_whatsapp_flow",
-            "payment_whatsapp_flow",
-            "--via-graph",
-            "--publish",
-            "--endpoint-uri",
-            live_server.url + reverse("flows:paynow_payment_webhook"),
-            stdout=out,
-        )
+        register_payment_flow_via_graph(live_server.url, stdout=out)
         try:
             yield System(site=live_server.url, whatsapp=whatsapp, paynow=paynow, control=control)
         finally:
@@ -260,25 +254,6 @@ def _in_browser_thread(work: Callable[[], Any], timeout: float = 110) -> Any:
     return outcome["value"]
 
 
-def _new_page(browser: Any, viewport: dict[str, int]) -> Any:
-    """A fresh page as the `page` fixture makes it: bounded waits, JS errors recorded."""
-    context = browser.new_context(viewport=viewport, device_scale_factor=1)
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.set_default_navigation_timeout(WAIT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-
-    def on_console(message: Any) -> None:
-        # A 4xx answer the page handles (422 form check, 409...) is logged by Chromium too.
-        if message.type == "error" and "Failed to load resource" not in message.text:
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    page.js_errors = errors
-    return page
-
-
 def _book_and_pay(page: Any, system: System, artifacts_dir: Path) -> dict[str, str]:
     """The traveller's part, on the phone page; returns what the chat showed."""
     from playwright.sync_api import expect
@@ -377,9 +352,12 @@ def test_traveller_books_and_pays_on_the_phone_then_staff_see_it_paid(
                 executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True, timeout=WAIT_MS
             )
             try:
-                seen = _book_and_pay(_new_page(browser, VIEWPORT), system, artifacts_dir)
+                seen = _book_and_pay(new_page(browser, VIEWPORT, WAIT_MS), system, artifacts_dir)
                 _staff_check(
-                    _new_page(browser, ADMIN_VIEWPORT), system, seen["reference"], artifacts_dir
+                    new_page(browser, ADMIN_VIEWPORT, WAIT_MS),
+                    system,
+                    seen["reference"],
+                    artifacts_dir,
                 )
                 return seen
             finally:

@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,6 +29,7 @@ from sandbox.paynow import PaynowEmulator
 from sandbox.paynow.hashing import decode, encode, signed
 from sandbox.whatsapp import WhatsAppEmulator
 from sandbox.whatsapp.testing import ControlClient, ReceivedRequest, WebhookRecorder
+from tests.helpers import serve_posts
 
 APP_SECRET = "phone-page-app-secret"
 ACCESS_TOKEN = "EAAG-phone-page-token"
@@ -346,35 +347,18 @@ class FakeBot:
 
 
 def _serve_data_endpoint(bot: FakeBot) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def handle(raw: bytes, headers: object) -> tuple[int, bytes]:
+        body = json.loads(raw)
+        request, aes_key, iv = default_flow_request_decryptor(
+            body["encrypted_flow_data"],
+            body["encrypted_aes_key"],
+            body["initial_vector"],
+            bot.private_key_pem,
+        )
+        status, reply = bot.data_exchange(request)
+        return status, default_flow_response_encryptor(reply, aes_key, iv).encode()
 
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            request, aes_key, iv = default_flow_request_decryptor(
-                body["encrypted_flow_data"],
-                body["encrypted_aes_key"],
-                body["initial_vector"],
-                bot.private_key_pem,
-            )
-            status, reply = bot.data_exchange(request)
-            payload = default_flow_response_encryptor(reply, aes_key, iv).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    return server
+    return serve_posts(handle)
 
 
 @dataclass

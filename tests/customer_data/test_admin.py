@@ -86,12 +86,24 @@ def test_payment_money_fields_are_read_only(staff_client, make_booking):
     payment = services.create_payment(
         booking=booking, amount=Decimal("30.00"), payment_method="cash", source="staff"
     )
-    staff_client.post(
+    response = staff_client.post(
         reverse("admin:customer_data_payment_change", args=[payment.pk]),
-        {"amount": "99.00", "phone_number": "", "email": "", "instructions": "", "notes": "x"},
+        {
+            "amount": "99.00",
+            "status": "successful",
+            "phone_number": "",
+            "email": "",
+            "instructions": "",
+            "notes": "edited by staff",
+            "events-TOTAL_FORMS": "0",
+            "events-INITIAL_FORMS": "0",
+        },
     )
+    assert response.status_code == 302  # the form was valid and saved ...
     payment.refresh_from_db()
-    assert payment.amount == Decimal("30.00")
+    assert payment.notes == "edited by staff"
+    # ... yet the money fields did not move.
+    assert (payment.amount, payment.status) == (Decimal("30.00"), "pending")
 
 
 def test_adding_a_payment_in_the_admin_checks_the_balance(staff_client, make_booking):
@@ -144,7 +156,10 @@ def test_booking_page_shows_the_payment_history(staff_client, make_booking, admi
 
 def test_payment_status_follows_the_money_and_staff_cancel_by_action(staff_client, make_booking):
     booking = make_booking(total="100.00")
-    pending = services.create_payment(
+    manual = services.create_payment(
+        booking=booking, amount=Decimal("30.00"), payment_method="bank_transfer", source="flow"
+    )
+    prompt = services.create_payment(
         booking=booking, amount=Decimal("50.00"), payment_method="paynow_ecocash", source="flow"
     )
     change = reverse("admin:customer_data_booking_change", args=[booking.pk])
@@ -154,6 +169,36 @@ def test_payment_status_follows_the_money_and_staff_cancel_by_action(staff_clien
         {"action": "cancel_bookings", "_selected_action": [booking.pk]},
     )
     booking.refresh_from_db()
-    pending.refresh_from_db()
+    manual.refresh_from_db()
+    prompt.refresh_from_db()
     assert booking.payment_status == Booking.PaymentStatus.CANCELLED
-    assert pending.status == PaymentStatus.CANCELLED  # a late prompt can no longer credit it
+    assert manual.status == PaymentStatus.CANCELLED
+    # A prompt may still be approved on the payer's phone: the gateway settles it, and
+    # money that arrives is recorded on the (cancelled) booking, never lost.
+    assert prompt.status == PaymentStatus.PENDING
+    services.transition_payment(payment_id=prompt.pk, new_status="successful", source="ipn")
+    booking.refresh_from_db()
+    assert (booking.amount_paid, booking.payment_status) == (Decimal("50.00"), "cancelled")
+    with pytest.raises(services.PaymentValidationError, match="cancelled"):
+        services.create_payment(
+            booking=booking, amount=Decimal("10.00"), payment_method="cash", source="staff"
+        )
+
+
+def test_staff_cannot_reject_a_live_gateway_payment(make_booking, admin_user):
+    payment = services.create_payment(
+        booking=make_booking(total="100.00"),
+        amount=Decimal("50.00"),
+        payment_method="paynow_innbucks",
+        source="flow",
+    )
+    with pytest.raises(services.PaymentValidationError, match="settled by the gateway"):
+        services.reject_payment(payment=payment, actor=admin_user)
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING
+
+
+def test_admin_add_payment_offers_manual_methods_only(staff_client):
+    page = staff_client.get(reverse("admin:customer_data_payment_add")).content.decode()
+    assert 'value="bank_transfer"' in page and 'value="cash"' in page
+    assert 'value="paynow_' not in page

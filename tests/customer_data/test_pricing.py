@@ -10,7 +10,9 @@ from customer_data.pricing import deposit_for, quote_booking
 pytestmark = pytest.mark.django_db
 
 
-def test_base_price_outside_season(make_tour):
+@pytest.fixture
+def high_season_tour(make_tour):
+    """USD 650 (children 420), USD 780 for everyone from 1 July to 31 October 2027."""
     tour = make_tour(base_price=Decimal("650.00"), child_price=Decimal("420.00"))
     SeasonalTourPrice.objects.create(
         tour=tour,
@@ -18,22 +20,19 @@ def test_base_price_outside_season(make_tour):
         end_date=date(2027, 10, 31),
         price_per_adult=Decimal("780.00"),
     )
-    quote = quote_booking(tour, date(2027, 6, 30), adults=2, children=1)
+    return tour
+
+
+def test_base_price_outside_season(high_season_tour):
+    quote = quote_booking(high_season_tour, date(2027, 6, 30), adults=2, children=1)
     assert (quote.price_per_adult, quote.price_per_child) == (Decimal("650.00"), Decimal("420.00"))
     assert quote.total == Decimal("1720.00")
     assert not quote.is_seasonal
 
 
 @pytest.mark.parametrize("day", [date(2027, 7, 1), date(2027, 8, 15), date(2027, 10, 31)])
-def test_seasonal_price_covers_its_dates_inclusive(make_tour, day):
-    tour = make_tour(base_price=Decimal("650.00"), child_price=Decimal("420.00"))
-    SeasonalTourPrice.objects.create(
-        tour=tour,
-        start_date=date(2027, 7, 1),
-        end_date=date(2027, 10, 31),
-        price_per_adult=Decimal("780.00"),
-    )
-    quote = quote_booking(tour, day, adults=1, children=1)
+def test_seasonal_price_covers_its_dates_inclusive(high_season_tour, day):
+    quote = quote_booking(high_season_tour, day, adults=1, children=1)
     # Seasonal child price blank: the seasonal adult price applies to children too.
     assert quote.total == Decimal("1560.00")
     assert quote.is_seasonal

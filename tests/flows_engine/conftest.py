@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
 from tests.flows_engine import chat
-from whatsappcrm.celery import app as celery_app
 
 
 @pytest.fixture(autouse=True)
-def eager_tasks() -> Iterator[None]:
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
+def eager_tasks(eager_tasks) -> None:
+    """Autouse here: tasks run in-process (tests/conftest.py)."""
 
 
 @pytest.fixture(autouse=True)

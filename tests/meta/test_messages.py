@@ -26,17 +26,36 @@ def rows_of(n: int, prefix: str = "r") -> list[Row]:
 ONE_SECTION = [("Tours", rows_of(2))]
 
 
+def envelope(kind: str, content: dict) -> dict:
+    """The expected Graph API message: the envelope every builder wraps its `kind` object in."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": TO,
+        "type": kind,
+        kind: content,
+    }
+
+
+def interactive(
+    kind: str, body: str, action: dict, header: str | None = None, footer: str | None = None
+) -> dict:
+    """The expected interactive message of `kind`; header and footer only where given."""
+    content: dict = {"type": kind, "body": {"text": body}, "action": action}
+    if header is not None:
+        content["header"] = {"type": "text", "text": header}
+    if footer is not None:
+        content["footer"] = {"text": footer}
+    return envelope("interactive", content)
+
+
 # --- exact shapes ----------------------------------------------------------------------------
 
 
 def test_text_shape():
-    assert m.text(TO, "Hello *Tendai*") == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": TO,
-        "type": "text",
-        "text": {"preview_url": False, "body": "Hello *Tendai*"},
-    }
+    assert m.text(TO, "Hello *Tendai*") == envelope(
+        "text", {"preview_url": False, "body": "Hello *Tendai*"}
+    )
     assert m.text(TO, "https://example.com", preview_url=True)["text"]["preview_url"] is True
 
 
@@ -48,24 +67,18 @@ def test_reply_buttons_shape():
         header="Booking BK-ZW3K7Q2P",
         footer="Prices in USD",
     )
-    assert payload == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": TO,
-        "type": "interactive",
-        "interactive": {
-            "type": "button",
-            "header": {"type": "text", "text": "Booking BK-ZW3K7Q2P"},
-            "body": {"text": "How would you like to pay?"},
-            "footer": {"text": "Prices in USD"},
-            "action": {
-                "buttons": [
-                    {"type": "reply", "reply": {"id": "pay_full", "title": "Pay Full via Paynow"}},
-                    {"type": "reply", "reply": {"id": "pay_deposit", "title": "Pay 50% Deposit"}},
-                ]
-            },
+    assert payload == interactive(
+        "button",
+        "How would you like to pay?",
+        {
+            "buttons": [
+                {"type": "reply", "reply": {"id": "pay_full", "title": "Pay Full via Paynow"}},
+                {"type": "reply", "reply": {"id": "pay_deposit", "title": "Pay 50% Deposit"}},
+            ]
         },
-    }
+        header="Booking BK-ZW3K7Q2P",
+        footer="Prices in USD",
+    )
 
 
 def test_reply_buttons_without_header_or_footer_omit_them():
@@ -91,40 +104,34 @@ def test_list_message_shape():
         header="Our tours",
         footer="Reply any time",
     )
-    assert payload == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": TO,
-        "type": "interactive",
-        "interactive": {
-            "type": "list",
-            "header": {"type": "text", "text": "Our tours"},
-            "body": {"text": "Choose a tour"},
-            "footer": {"text": "Reply any time"},
-            "action": {
-                "button": "View tours",
-                "sections": [
-                    {
-                        "title": "Day trips",
-                        "rows": [
-                            {
-                                "id": "tour_falls",
-                                "title": "Victoria Falls Tour",
-                                "description": "Full day, from USD 150",
-                            },
-                            {"id": "tour_sunset", "title": "Zambezi Sunset Cruise"},
-                        ],
-                    },
-                    {
-                        "title": "Safaris",
-                        "rows": [
-                            {"id": "tour_hwange", "title": "Hwange Safari", "description": "3 days"}
-                        ],
-                    },
-                ],
-            },
+    assert payload == interactive(
+        "list",
+        "Choose a tour",
+        {
+            "button": "View tours",
+            "sections": [
+                {
+                    "title": "Day trips",
+                    "rows": [
+                        {
+                            "id": "tour_falls",
+                            "title": "Victoria Falls Tour",
+                            "description": "Full day, from USD 150",
+                        },
+                        {"id": "tour_sunset", "title": "Zambezi Sunset Cruise"},
+                    ],
+                },
+                {
+                    "title": "Safaris",
+                    "rows": [
+                        {"id": "tour_hwange", "title": "Hwange Safari", "description": "3 days"}
+                    ],
+                },
+            ],
         },
-    }
+        header="Our tours",
+        footer="Reply any time",
+    )
 
 
 def test_single_section_may_have_no_title():
@@ -150,29 +157,23 @@ def test_flow_message_data_exchange_shape():
         header="Payment",
         footer="Secured by Paynow",
     )
-    assert payload == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": TO,
-        "type": "interactive",
-        "interactive": {
-            "type": "flow",
-            "header": {"type": "text", "text": "Payment"},
-            "body": {"text": "Pay for booking BK-ZW3K7Q2P"},
-            "footer": {"text": "Secured by Paynow"},
-            "action": {
-                "name": "flow",
-                "parameters": {
-                    "flow_message_version": "3",
-                    "flow_id": "1234567890123456",
-                    "flow_token": "bk_ZW3K7Q2P.pay_full.15000.1764540000.9f2c1e7a4b",
-                    "flow_cta": "Pay now",
-                    "mode": "published",
-                    "flow_action": "data_exchange",
-                },
+    assert payload == interactive(
+        "flow",
+        "Pay for booking BK-ZW3K7Q2P",
+        {
+            "name": "flow",
+            "parameters": {
+                "flow_message_version": "3",
+                "flow_id": "1234567890123456",
+                "flow_token": "bk_ZW3K7Q2P.pay_full.15000.1764540000.9f2c1e7a4b",
+                "flow_cta": "Pay now",
+                "mode": "published",
+                "flow_action": "data_exchange",
             },
         },
-    }
+        header="Payment",
+        footer="Secured by Paynow",
+    )
 
 
 def test_flow_message_navigate_shape():
@@ -187,10 +188,10 @@ def test_flow_message_navigate_shape():
         data={"count": 2},
         mode="draft",
     )
-    assert payload["interactive"] == {
-        "type": "flow",
-        "body": {"text": "Tell us about your travellers"},
-        "action": {
+    assert payload == interactive(
+        "flow",
+        "Tell us about your travellers",
+        {
             "name": "flow",
             "parameters": {
                 "flow_message_version": "3",
@@ -202,7 +203,7 @@ def test_flow_message_navigate_shape():
                 "flow_action_payload": {"screen": "TRAVELLERS", "data": {"count": 2}},
             },
         },
-    }
+    )
 
 
 def test_flow_navigate_without_data_omits_data():
@@ -215,17 +216,14 @@ def test_template_shape():
     components = [
         {"type": "body", "parameters": [{"type": "text", "text": "Tendai"}]},
     ]
-    assert m.template(TO, "booking_reminder", "en", components) == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": TO,
-        "type": "template",
-        "template": {
+    assert m.template(TO, "booking_reminder", "en", components) == envelope(
+        "template",
+        {
             "name": "booking_reminder",
             "language": {"code": "en"},
             "components": [{"type": "body", "parameters": [{"type": "text", "text": "Tendai"}]}],
         },
-    }
+    )
     assert m.template(TO, "hello_world", "en_US")["template"] == {
         "name": "hello_world",
         "language": {"code": "en_US"},
@@ -315,20 +313,19 @@ LIMIT_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
+each_limit = pytest.mark.parametrize(
     "limit,build",
     [(limit, build) for _, limit, build in LIMIT_CASES],
     ids=[n for n, *_ in LIMIT_CASES],
 )
+
+
+@each_limit
 def test_at_the_limit_passes(limit, build):
     validate_payload(build(limit))
 
 
-@pytest.mark.parametrize(
-    "limit,build",
-    [(limit, build) for _, limit, build in LIMIT_CASES],
-    ids=[n for n, *_ in LIMIT_CASES],
-)
+@each_limit
 def test_one_over_the_limit_fails(limit, build):
     with pytest.raises(MessageLimitError, match=str(limit)):
         build(limit + 1)

@@ -8,21 +8,19 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from conversations.models import Contact, Message
 from meta_integration.models import MetaAppConfig
 from meta_integration.signature import compute_signature
 from sandbox.whatsapp import WhatsAppEmulator
 from sandbox.whatsapp.testing import ControlClient
+from tests.helpers import whatsapp_emulator_for
 from tests.meta_integration import whatsapp_helpers as h
-from whatsappcrm.celery import app as celery_app
 
 
 @pytest.fixture(autouse=True)
-def eager_tasks() -> Iterator[None]:
-    """Run tasks in-process, as without a broker; the worker tests switch this off."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
+def eager_tasks(eager_tasks) -> None:
+    """Autouse here: tasks run in-process, as without a broker; the worker tests switch this off
+    (tests/conftest.py restores it)."""
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +62,22 @@ def config(make_config) -> MetaAppConfig:
 
 
 @pytest.fixture
+def our_message(config):
+    """The outbound message (accepted by Meta) that the status_*.json fixtures report on."""
+    contact = Contact.objects.create(whatsapp_id="263771234567", name="Tendai")
+    return Message.objects.create(
+        contact=contact,
+        config=config,
+        direction=Message.Direction.OUTBOUND,
+        wamid=h.OUR_WAMID,
+        message_type="text",
+        text="Welcome to Kalai Safaris",
+        payload={},
+        status=Message.Status.ACCEPTED,
+    )
+
+
+@pytest.fixture
 def webhook_url() -> str:
     return reverse("meta_integration:webhook")
 
@@ -87,18 +101,8 @@ def post_webhook(client, webhook_url, django_capture_on_commit_callbacks):
 @pytest.fixture
 def emulator() -> Iterator[WhatsAppEmulator]:
     """Meta's side over real HTTP; statuses and webhooks off unless a test turns them on."""
-    running = WhatsAppEmulator(
-        app_secret=h.APP_SECRET,
-        access_token=h.ACCESS_TOKEN,
-        phone_number_id=h.PHONE_NUMBER_ID,
-        waba_id=h.WABA_ID,
-        display_phone_number="263771000000",
-        status_delay=None,
-        window_enforcement="off",
-        retry_base_delay=0.2,
-    ).start()
-    yield running
-    running.stop()
+    with whatsapp_emulator_for(h, retry_base_delay=0.2) as running:
+        yield running
 
 
 @pytest.fixture

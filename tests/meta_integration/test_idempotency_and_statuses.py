@@ -9,11 +9,9 @@ import pytest
 from conversations.models import Contact, Message, MessageStatusEvent
 from meta_integration import services
 from meta_integration.models import WebhookEvent
-from tests.meta_integration.whatsapp_helpers import fixture_bytes, fixture_json, fresh
+from tests.meta_integration.whatsapp_helpers import OUR_WAMID, fixture_bytes, fixture_json, fresh
 
 pytestmark = pytest.mark.django_db
-
-OUR_WAMID = "wamid.HBgMMjYzNzcxMjM0NTY3FQIAERgSMTdBMkM5ODNGRTVERjQ2MjA3AA=="
 
 
 def test_same_webhook_five_times_records_and_dispatches_once(config, post_webhook, dispatched):
@@ -60,21 +58,6 @@ def test_replay_of_a_processed_event_changes_nothing(config, post_webhook, dispa
     assert services.replay_webhook_event(event) is True
     assert Message.objects.count() == 3
     assert len(dispatched) == 3
-
-
-@pytest.fixture
-def our_message(config):
-    contact = Contact.objects.create(whatsapp_id="263771234567", name="Tendai")
-    return Message.objects.create(
-        contact=contact,
-        config=config,
-        direction=Message.Direction.OUTBOUND,
-        wamid=OUR_WAMID,
-        message_type="text",
-        text="Welcome",
-        payload={},
-        status=Message.Status.ACCEPTED,
-    )
 
 
 def play(post_webhook, name: str, timestamp: int | None = None) -> None:

@@ -9,12 +9,11 @@ import pytest
 from conversations.models import Contact, Message, MessageStatusEvent
 from meta_integration.models import WebhookEvent
 from meta_integration.services import UNSUPPORTED_REPLY
-from tests.meta_integration.whatsapp_helpers import fixture_bytes
+from tests.meta_integration.whatsapp_helpers import OUR_WAMID, fixture_bytes
 
 pytestmark = pytest.mark.django_db
 
 TENDAI = "263771234567"
-OUR_WAMID = "wamid.HBgMMjYzNzcxMjM0NTY3FQIAERgSMTdBMkM5ODNGRTVERjQ2MjA3AA=="
 
 
 def at(epoch: int) -> datetime:
@@ -88,21 +87,6 @@ def test_multiple_messages_fixture(config, post_webhook, dispatched):
         ("263772345678", "menu"),
     ]
     assert len(dispatched) == 3
-
-
-@pytest.fixture
-def our_message(config):
-    contact = Contact.objects.create(whatsapp_id=TENDAI, name="Tendai")
-    return Message.objects.create(
-        contact=contact,
-        config=config,
-        direction=Message.Direction.OUTBOUND,
-        wamid=OUR_WAMID,
-        message_type="text",
-        text="Welcome to Kalai Safaris",
-        payload={},
-        status=Message.Status.ACCEPTED,
-    )
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,8 @@ OLD_APP_SECRET = "old-app-secret-0a1b2c3d4e5f"
 ACCESS_TOKEN = "EAAG-access-token-9d8c7b6a5f4e3d2c1b0a"
 VERIFY_TOKEN = "verify-token-kalai-2026"
 UNREACHABLE_GRAPH = "http://127.0.0.1:9"  # discard port: nothing listens
+# The wamid of our outbound message that the status_*.json fixtures report on.
+OUR_WAMID = "wamid.HBgMMjYzNzcxMjM0NTY3FQIAERgSMTdBMkM5ODNGRTVERjQ2MjA3AA=="
 
 # Inbound messages handed to the bot, in order (see ``recording_handler``).
 DISPATCHED: list[int] = []

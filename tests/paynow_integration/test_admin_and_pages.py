@@ -77,7 +77,10 @@ def test_return_page_shows_status_by_reference(client, paynow_config, booking_20
     assert "Waiting for your approval" in page.content.decode()
 
 
-@pytest.mark.parametrize("query", [{}, {"reference": "PAY-GUESSED00000"}, {"reference": "x" * 500}])
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"reference": "PAY-GUESSED00000"}, {"reference": "x" * 500}, {"reference": "\x00"}],
+)
 def test_return_page_reveals_nothing_without_the_reference(client, query, make_booking):
     make_booking()
     page = client.get("/crm-api/paynow/return/", query)

@@ -134,3 +134,26 @@ def test_beat_schedules_reconciliation(settings):
 
     entry = settings.CELERY_BEAT_SCHEDULE["reconcile-paynow-payments"]
     assert entry["task"] in app.tasks
+
+
+def test_a_disputed_payment_found_by_reconciliation_is_flagged_not_expired(
+    paynow_config, paynow_emulator, booking_200
+):
+    from paynow_integration.models import PaynowStatusUpdate
+
+    payment = initiate(booking_200, phone="0772222222").payment
+    paynow_emulator.state.drop_next_updates(1)
+    paynow_emulator.state.push_status(payment.paynow_reference, "Disputed", update_state=True)
+    _due_now(payment)
+    reconcile_pending_payments(now=timezone.now() + timedelta(minutes=30))
+    assert _status(payment) == PaymentStatus.PENDING  # for staff, not for the timer
+    flagged = PaynowStatusUpdate.objects.get(payment=payment, source="poll")
+    assert flagged.flag == PaynowStatusUpdate.Flag.DISPUTED and flagged.valid
+
+
+def test_an_innbucks_code_still_valid_is_not_expired(paynow_config, booking_200):
+    payment = initiate(booking_200, method="paynow_innbucks", phone="0772222222").payment
+    assert payment.authorization_expires is not None
+    _due_now(payment)
+    reconcile_pending_payments(now=payment.authorization_expires - timedelta(minutes=1))
+    assert _status(payment) == PaymentStatus.PENDING

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -31,55 +31,13 @@ from sandbox.whatsapp.testing import (
     webhook_messages,
     webhook_statuses,
 )
+from tests.sandbox.whatsapp_ids import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, USER, WABA_ID
 
-APP_SECRET = "emulator-app-secret"
-ACCESS_TOKEN = "EAAG-test-token"
-PHONE_NUMBER_ID = "106540352242922"
-WABA_ID = "102290129340398"
-USER = "263771234567"
 OTHER_USER = "263772222222"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-# -- fixtures ---------------------------------------------------------------------------------
-@pytest.fixture
-def recorder() -> Iterator[WebhookRecorder]:
-    recorder = WebhookRecorder()
-    yield recorder
-    recorder.close()
-
-
-@pytest.fixture
-def emulator(recorder: WebhookRecorder) -> Iterator[WhatsAppEmulator]:
-    emulator = WhatsAppEmulator(
-        webhook_url=recorder.url,
-        app_secret=APP_SECRET,
-        access_token=ACCESS_TOKEN,
-        phone_number_id=PHONE_NUMBER_ID,
-        waba_id=WABA_ID,
-        status_delay=0.02,
-        retry_base_delay=0.01,
-    )
-    with emulator:
-        yield emulator
-
-
-@pytest.fixture
-def control(emulator: WhatsAppEmulator) -> Iterator[ControlClient]:
-    with ControlClient(emulator.base_url) as client:
-        yield client
-
-
-@pytest.fixture
-def graph(emulator: WhatsAppEmulator) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=emulator.graph_url,
-        headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
-        timeout=10,
-    ) as client:
-        yield client
-
-
+# -- fixtures (recorder, emulator, control, graph: tests/sandbox/conftest.py) ------------------
 @pytest.fixture
 def open_window(control: ControlClient) -> None:
     """USER has written, so free-form messages to USER are allowed."""

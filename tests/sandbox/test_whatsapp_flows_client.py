@@ -7,10 +7,9 @@ format is Meta's.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -24,15 +23,10 @@ from pywa.utils import (
     webhook_updates_validator,
 )
 
-from sandbox.whatsapp import WhatsAppEmulator
 from sandbox.whatsapp.crypto import decrypt_response, encrypt_request
 from sandbox.whatsapp.testing import ControlClient, WebhookRecorder, webhook_messages
-
-APP_SECRET = "flows-app-secret"
-ACCESS_TOKEN = "EAAG-flows-token"
-PHONE_NUMBER_ID = "106540352242922"
-WABA_ID = "102290129340398"
-USER = "263771234567"
+from tests.helpers import serve_posts
+from tests.sandbox.whatsapp_ids import APP_SECRET, PHONE_NUMBER_ID, USER, WABA_ID
 
 BOOKING_FLOW = {
     "version": "7.3",
@@ -256,69 +250,22 @@ class DataEndpoint:
 def endpoint(private_key: rsa.RSAPrivateKey) -> Iterator[DataEndpoint]:
     data_endpoint = DataEndpoint(private_key_pem=pem_private(private_key))
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def handle(raw: bytes, headers) -> tuple[int, bytes]:
+        status, body = data_endpoint.handle(raw, headers.get("X-Hub-Signature-256"))
+        data_endpoint.statuses.append(status)
+        return status, body
 
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, body = data_endpoint.handle(raw, self.headers.get("X-Hub-Signature-256"))
-            data_endpoint.statuses.append(status)
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    data_endpoint.server = server
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
+    server = data_endpoint.server = serve_posts(handle)
     yield data_endpoint
     server.shutdown()
     server.server_close()
 
 
 @pytest.fixture
-def recorder() -> Iterator[WebhookRecorder]:
-    recorder = WebhookRecorder()
-    yield recorder
-    recorder.close()
-
-
-@pytest.fixture
-def emulator(recorder: WebhookRecorder) -> Iterator[WhatsAppEmulator]:
-    with WhatsAppEmulator(
-        webhook_url=recorder.url,
-        app_secret=APP_SECRET,
-        access_token=ACCESS_TOKEN,
-        phone_number_id=PHONE_NUMBER_ID,
-        waba_id=WABA_ID,
-        status_delay=None,
-        retry_base_delay=0.01,
-    ) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def control(emulator: WhatsAppEmulator) -> Iterator[ControlClient]:
-    with ControlClient(emulator.base_url) as client:
-        yield client
-
-
-@pytest.fixture
-def graph(emulator: WhatsAppEmulator) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=emulator.graph_url,
-        headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
-        timeout=10,
-    ) as client:
-        yield client
+def emulator_options() -> dict:
+    """No delivery statuses: these tests look at flow traffic only (see tests/sandbox/conftest.py
+    for the recorder, emulator, control and graph fixtures)."""
+    return {"status_delay": None}
 
 
 @pytest.fixture

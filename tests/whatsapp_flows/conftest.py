@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from flows import keys as flow_keys
 from flows.crypto import generate_key_pair
+from tests.helpers import use_flow_private_key
 from tests.whatsapp_flows import support as s
 
 
@@ -26,11 +27,7 @@ def other_key_pair() -> tuple[bytes, bytes]:
 @pytest.fixture
 def flow_key(settings, key_pair):
     """Our private key configured as PEM text; the public PEM is returned."""
-    settings.WHATSAPP_FLOW_PRIVATE_KEY = key_pair[0].decode()
-    settings.WHATSAPP_FLOW_PRIVATE_KEY_PATH = ""
-    settings.WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY = ""
-    settings.WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY_PATH = ""
-    flow_keys.clear_cache()
+    use_flow_private_key(settings, key_pair[0].decode())
     yield key_pair[1]
     flow_keys.clear_cache()
 

@@ -9,7 +9,6 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.db import connections
 from django.urls import reverse
 
@@ -17,11 +16,9 @@ from conversations.models import Message
 from customer_data.models import Booking, Payment, PaymentStatus
 from flows.models import FlowFormSession, WhatsAppFlow
 from flows.payment_form import handle_form_completion, send_payment_form
-from sandbox.whatsapp import WhatsAppEmulator
 from sandbox.whatsapp.testing import ControlClient
-from tests.helpers import wait_until
+from tests.helpers import register_payment_flow_via_graph, wait_until, whatsapp_emulator_for
 from tests.whatsapp_flows import support as s
-from whatsappcrm.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,27 +30,9 @@ def flow_reply_handler(message) -> None:
 
 
 @pytest.fixture
-def eager_tasks():
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
-
-
-@pytest.fixture
 def whatsapp():
-    emulator = WhatsAppEmulator(
-        app_secret=s.APP_SECRET,
-        access_token=s.ACCESS_TOKEN,
-        phone_number_id=s.PHONE_NUMBER_ID,
-        waba_id=s.WABA_ID,
-        display_phone_number="263771000000",
-        status_delay=None,
-        window_enforcement="off",
-        retry_base_delay=0.1,
-    ).start()
-    yield emulator
-    emulator.stop()
+    with whatsapp_emulator_for(s, retry_base_delay=0.1) as emulator:
+        yield emulator
 
 
 @pytest.fixture
@@ -69,15 +48,7 @@ def wired(
     whatsapp.webhook_url = live_server.url + reverse("meta_integration:webhook")
     control = ControlClient(whatsapp.base_url)
     control.set_public_key(flow_key.decode())
-    call_command(
-        "register_whatsapp_flow",
-        "payment_whatsapp_flow",
-        "--via-graph",
-        "--publish",
-        "--endpoint-uri",
-        live_server.url + s.ENDPOINT_PATH,
-        stdout=StringIO(),
-    )
+    register_payment_flow_via_graph(live_server.url, stdout=StringIO())
     assert control.send_text(s.WA_ID, "Hi", name="Tendai")["accepted"] is True
     yield control
     control.close()
