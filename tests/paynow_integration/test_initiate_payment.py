@@ -134,3 +134,13 @@ def test_paynow_down_leaves_payment_pending_without_second_push(
     # Asking again returns the same attempt: never a second push for it.
     again = initiate(booking_200, phone="0772222222")
     assert again.payment.pk == outcome.payment.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_initiating_inside_a_transaction_is_refused(paynow_config, booking_200):
+    """Paynow must never hear of a payment our database has not committed."""
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        initiate(booking_200, phone="0772222222")
+    assert not Payment.objects.exists()

@@ -243,7 +243,10 @@ class PaynowService:
             email=email,
         )
         window = timedelta(seconds=float(getattr(settings, "PAYNOW_DUPLICATE_WINDOW", 300)))
-        with transaction.atomic():
+        # durable: the pending payment must be committed before Paynow hears of it (its
+        # status update may arrive at once), and no lock may be held across the call. A
+        # caller inside a transaction gets a RuntimeError, not a silently lost payment.
+        with transaction.atomic(durable=True):
             # The booking lock serialises concurrent requests for one booking.
             locked = Booking.objects.select_for_update().get(pk=booking.pk)
             pending = _pending_paynow_payments(locked)
