@@ -54,6 +54,8 @@ def wired(
     control.close()
 
 
+# Two emulators call the live server at once; SQLite's shared test connection cannot take it.
+@pytest.mark.postgres
 def test_booking_to_paid_through_the_payment_form(wired, contact, booking, paynow_emulator):
     control = wired
     record = WhatsAppFlow.objects.get(name="payment_whatsapp_flow")

@@ -34,6 +34,7 @@ from .definitions.payment_whatsapp_flow import (
 from .keys import private_keys
 from .models import FlowFormSession
 from .payment_form import FlowTokenInvalid, SubmitResult
+from .selectors import money
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +243,7 @@ def payment_screen(
             "booking_reference": booking.booking_reference,
             "tour_name": booking.tour.name,
             "purpose_label": payment_form.purpose_label(session.purpose),
-            "amount_display": payment_form.format_amount(session.amount),
+            "amount_display": money(session.amount),
             "payment_method": payment_method if payment_method in METHOD_TO_OPTION.values() else "",
             "phone": phone,
             "email": email,
@@ -270,7 +271,7 @@ def success_answer(result: SubmitResult, flow_token: str) -> dict[str, Any]:
         "flow_token": flow_token,
         "booking_reference": result.session.booking.booking_reference,
         "payment_reference": payment.reference,
-        "amount": payment_form.format_amount(payment.amount, payment.currency),
+        "amount": money(payment.amount, payment.currency),
         "instructions": payment.instructions
         or (result.outcome.message if result.outcome else "")
         or "Check your phone and approve the payment.",

@@ -42,6 +42,7 @@ from paynow_integration.services import (
 
 from .definitions.payment_whatsapp_flow import FLOW_NAME, OPTION_TO_METHOD
 from .models import FlowFormSession, WhatsAppFlow
+from .selectors import money
 
 logger = logging.getLogger(__name__)
 
@@ -188,11 +189,6 @@ def find_session(flow_token: Any) -> FlowFormSession | None:
 # --- sending the form --------------------------------------------------------------------------
 
 
-def format_amount(amount: Decimal, currency: str | None = None) -> str:
-    currency = currency or getattr(settings, "DEFAULT_CURRENCY", "USD")
-    return f"{currency} {amount:,.2f}"
-
-
 def purpose_label(purpose: str) -> str:
     return PURPOSE_LABELS.get(purpose, purpose.replace("_", " ").capitalize() or "Payment")
 
@@ -231,7 +227,7 @@ def send_payment_form(*, contact, booking: Booking, amount: Decimal, purpose: st
         return False
     amount = _money(amount)
     purpose = (purpose or "").strip()[:32]
-    amount_text = format_amount(amount)
+    amount_text = money(amount)
     body = (
         f"{purpose_label(purpose)} for booking {booking.booking_reference} "
         f"({booking.tour.name}): {amount_text}.\n\n"
@@ -454,7 +450,7 @@ def completion_text(session: FlowFormSession) -> str:
             f"The payment for booking {booking.booking_reference} was not started. "
             "You can try again, or choose another way to pay."
         )
-    amount = format_amount(payment.amount, payment.currency)
+    amount = money(payment.amount, payment.currency)
     if payment.status == PaymentStatus.SUCCESSFUL:
         return f"Thank you! We've received {amount} for booking {booking.booking_reference}."
     if payment.status in _FINISHED_PAYMENT_STATES:

@@ -16,9 +16,9 @@ from .engine.registry import option_provider
 CURRENCY_SYMBOLS = {"USD": "USD"}
 
 
-def money(amount: Decimal | str | None) -> str:
+def money(amount: Decimal | str | None, currency: str | None = None) -> str:
     """``USD 1,250.00``: the way amounts are written to travellers."""
-    currency = getattr(settings, "DEFAULT_CURRENCY", "USD")
+    currency = currency or getattr(settings, "DEFAULT_CURRENCY", "USD")
     return f"{currency} {Decimal(amount or 0):,.2f}"
 
 

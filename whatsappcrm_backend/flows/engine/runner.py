@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from conversations import services as conversations
 from meta_integration import messages as graph
+from meta_integration.services import UNSUPPORTED_REPLY
 
 from .. import payment_form, templating
 from . import answers, registry
@@ -37,10 +38,7 @@ AWAITING_KEY = "_awaiting"  # a deferred action's token while its slow work runs
 AWAITING_SINCE_KEY = "_awaiting_since"
 AWAITING_PATIENCE = timedelta(minutes=2)
 
-UNSUPPORTED_TEXT = (
-    "Sorry, I can only read text messages for now. Please type your answer, "
-    "or reply *menu* to see what I can help with."
-)
+UNSUPPORTED_TEXT = UNSUPPORTED_REPLY  # one wording, whoever answers
 IDLE_NOTE = (
     "It's been a while since we last spoke, so I closed our earlier conversation. "
     "Let's start fresh."
