@@ -202,3 +202,20 @@ def test_admin_add_payment_offers_manual_methods_only(staff_client):
     page = staff_client.get(reverse("admin:customer_data_payment_add")).content.decode()
     assert 'value="bank_transfer"' in page and 'value="cash"' in page
     assert 'value="paynow_' not in page
+
+
+def test_staff_record_a_refund_and_the_booking_gives_the_money_back(staff_client, make_booking):
+    booking = make_booking(total="100.00")
+    payment = services.create_payment(
+        booking=booking, amount=Decimal("100.00"), payment_method="paynow_ecocash", source="flow"
+    )
+    services.transition_payment(payment_id=payment.pk, new_status="successful", source="ipn")
+    staff_client.post(
+        reverse("admin:customer_data_payment_changelist"),
+        {"action": "record_refund", "_selected_action": [payment.pk]},
+    )
+    payment.refresh_from_db()
+    booking.refresh_from_db()
+    assert payment.status == PaymentStatus.REFUNDED
+    assert (booking.amount_paid, booking.payment_status) == (Decimal("0.00"), "refunded")
+    assert payment.events.get(new_status="refunded").source == "staff"

@@ -190,7 +190,7 @@ class PaymentAdmin(admin.ModelAdmin):
         "email",
     )
     inlines = [PaymentEventInline]
-    actions = ["mark_as_received", "reject"]
+    actions = ["mark_as_received", "reject", "record_refund"]
     list_select_related = ("booking",)
     raw_id_fields = ("booking",)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -291,6 +291,10 @@ class PaymentAdmin(admin.ModelAdmin):
     @admin.action(description="Reject")
     def reject(self, request, queryset):
         self._apply(request, queryset, services.reject_payment, "rejected")
+
+    @admin.action(description="Record refund (money already returned to the payer)")
+    def record_refund(self, request, queryset):
+        self._apply(request, queryset, services.refund_payment, "recorded as refunded")
 
 
 @admin.register(PaymentEvent)
