@@ -205,28 +205,16 @@ def record_send_accepted(message: Message, *, wamid: str) -> None:
     message.status = Message.Status.ACCEPTED
     message.accepted_at = now
     message.next_attempt_at = None
-    message.error_code = None
-    message.error_title = ""
-    message.error_details = ""
-    message.save(
-        update_fields=[
-            "wamid",
-            "status",
-            "accepted_at",
-            "attempts",
-            "next_attempt_at",
-            "error_code",
-            "error_title",
-            "error_details",
-            "updated_at",
-        ]
+    # Accepted: any error from an earlier attempt is cleared.
+    _record_send_error(
+        message, code=None, title="", details="", fields=["wamid", "status", "accepted_at"]
     )
 
 
 def _record_send_error(
     message: Message, *, code: int | None, title: str, details: str, fields: list[str]
 ) -> None:
-    """Save Meta's error on the message, with the other `fields` already set by the caller."""
+    """Save Meta's error (or none) on the message, with the other `fields` the caller set."""
     message.error_code = code
     message.error_title = title[:255]
     message.error_details = details
