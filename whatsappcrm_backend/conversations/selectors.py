@@ -20,7 +20,7 @@ def is_bot_paused(contact: Contact, *, now: datetime | None = None) -> bool:
 
 
 def bot_pause_default_minutes() -> int:
-    return int(getattr(settings, "BOT_PAUSE_DEFAULT_MINUTES", 60))
+    return int(settings.BOT_PAUSE_DEFAULT_MINUTES)
 
 
 def service_window_ends_at(contact: Contact) -> datetime | None:

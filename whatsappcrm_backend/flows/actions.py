@@ -48,14 +48,6 @@ INVALID_FIELD_OUTCOMES = {
     "amount": "invalid_amount",
 }
 MANUAL_METHOD_NAMES = {PaymentMethod.BANK_TRANSFER: "bank transfer", PaymentMethod.OMARI: "Omari"}
-DEFAULT_BANK_DETAILS = (
-    "Bank: CBZ Bank, Victoria Falls branch\n"
-    "Account name: Kalai Safaris (Pvt) Ltd\n"
-    "Account number: 01234567890123 (USD)\n"
-    "Branch code: 6101\n"
-    "SWIFT: COBZZWHA"
-)
-DEFAULT_OMARI_DETAILS = "Omari merchant code: 123456 (Kalai Safaris)"
 
 
 @action("set_context")
@@ -347,9 +339,9 @@ def manual_payment_instructions(run, method: str = PaymentMethod.BANK_TRANSFER) 
     """Bank transfer / Omari: how to pay, quoting the booking reference."""
     ctx = run.context
     if method == PaymentMethod.OMARI:
-        details = getattr(settings, "OMARI_PAYMENT_DETAILS", DEFAULT_OMARI_DETAILS)
+        details = settings.OMARI_PAYMENT_DETAILS
     else:
-        details = getattr(settings, "BANK_TRANSFER_DETAILS", DEFAULT_BANK_DETAILS)
+        details = settings.BANK_TRANSFER_DETAILS
     run.say(
         f"To pay by {MANUAL_METHOD_NAMES.get(method, method)}:\n\n{details}\n\n"
         f"Reference: *{ctx.get('booking_reference', '')}* (please quote it)\n"

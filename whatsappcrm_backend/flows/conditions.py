@@ -15,7 +15,7 @@ from .engine.registry import condition
 @condition("paynow_enabled")
 def paynow_enabled(run, **params) -> bool:
     """The rollback switch: PAYNOW_ENABLED=false hides every Paynow option."""
-    return bool(getattr(settings, "PAYNOW_ENABLED", True))
+    return bool(settings.PAYNOW_ENABLED)
 
 
 @condition("has_active_tours")

@@ -65,19 +65,19 @@ _cache: dict[tuple, rsa.RSAPrivateKey] = {}
 
 def current_key_source() -> KeySource:
     return KeySource(
-        pem=str(getattr(settings, "WHATSAPP_FLOW_PRIVATE_KEY", "") or ""),
-        path=str(getattr(settings, "WHATSAPP_FLOW_PRIVATE_KEY_PATH", "") or ""),
-        passphrase=str(getattr(settings, "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE", "") or ""),
+        pem=str(settings.WHATSAPP_FLOW_PRIVATE_KEY or ""),
+        path=str(settings.WHATSAPP_FLOW_PRIVATE_KEY_PATH or ""),
+        passphrase=str(settings.WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE or ""),
     )
 
 
 def previous_key_source() -> KeySource:
-    passphrase = getattr(settings, "WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY_PASSPHRASE", None)
+    passphrase = settings.WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY_PASSPHRASE
     if passphrase is None or passphrase == "":
-        passphrase = getattr(settings, "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE", "")
+        passphrase = settings.WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE
     return KeySource(
-        pem=str(getattr(settings, "WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY", "") or ""),
-        path=str(getattr(settings, "WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY_PATH", "") or ""),
+        pem=str(settings.WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY or ""),
+        path=str(settings.WHATSAPP_FLOW_PREVIOUS_PRIVATE_KEY_PATH or ""),
         passphrase=str(passphrase or ""),
     )
 

@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 PAYMENT_FLOW_NAME = FLOW_NAME
 FLOW_CTA = "Pay now"
-DEFAULT_TOKEN_TTL_SECONDS = 3600
 _SIGNING_SALT = "flows.payment_form.flow_token"
 _FINISHED_PAYMENT_STATES = frozenset(
     {PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED}
@@ -126,9 +125,7 @@ def token_id_from(flow_token: Any) -> str:
 
 
 def flow_token_ttl() -> timedelta:
-    return timedelta(
-        seconds=float(getattr(settings, "WHATSAPP_FLOW_TOKEN_TTL", DEFAULT_TOKEN_TTL_SECONDS))
-    )
+    return timedelta(seconds=float(settings.WHATSAPP_FLOW_TOKEN_TTL))
 
 
 def flow_token_for(session: FlowFormSession) -> str:

@@ -18,7 +18,7 @@ CURRENCY_SYMBOLS = {"USD": "USD"}
 
 def money(amount: Decimal | str | None, currency: str | None = None) -> str:
     """``USD 1,250.00``: the way amounts are written to travellers."""
-    currency = currency or getattr(settings, "DEFAULT_CURRENCY", "USD")
+    currency = currency or settings.DEFAULT_CURRENCY
     return f"{currency} {Decimal(amount or 0):,.2f}"
 
 

@@ -41,13 +41,13 @@ def inbound_view(message: Message) -> InboundMessage:
 
 
 def inbound_handler_path() -> str:
-    return getattr(settings, "INBOUND_MESSAGE_HANDLER", "") or DEFAULT_INBOUND_HANDLER
+    return settings.INBOUND_MESSAGE_HANDLER or DEFAULT_INBOUND_HANDLER
 
 
 def reengagement_template() -> tuple[str, str] | None:
     """``(name, language code)`` of the template sent when the 24-hour window is closed."""
-    name = getattr(settings, "WHATSAPP_REENGAGEMENT_TEMPLATE", "") or ""
+    name = settings.WHATSAPP_REENGAGEMENT_TEMPLATE or ""
     if not name.strip():
         return None
-    language = getattr(settings, "WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE", "") or "en"
+    language = settings.WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE or "en"
     return name.strip(), language.strip()

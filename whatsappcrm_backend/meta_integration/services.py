@@ -450,7 +450,7 @@ def dispatch_inbound_message(message_id: int) -> bool:
                 flow_step="handler_failed",
                 config=message.config,
             )
-    if getattr(settings, "WHATSAPP_MARK_AS_READ", True) and message.wamid:
+    if settings.WHATSAPP_MARK_AS_READ and message.wamid:
         from .tasks import enqueue_mark_read
 
         enqueue_mark_read(message.pk)
@@ -659,12 +659,12 @@ def queue_reengagement_template(
 
 
 def _max_attempts() -> int:
-    return max(1, int(getattr(settings, "WHATSAPP_SEND_MAX_ATTEMPTS", 6)))
+    return max(1, int(settings.WHATSAPP_SEND_MAX_ATTEMPTS))
 
 
 def _backoff(attempts: int) -> timedelta:
-    base = float(getattr(settings, "WHATSAPP_SEND_RETRY_BASE_SECONDS", 2.0))
-    cap = float(getattr(settings, "WHATSAPP_SEND_RETRY_MAX_SECONDS", 300.0))
+    base = float(settings.WHATSAPP_SEND_RETRY_BASE_SECONDS)
+    cap = float(settings.WHATSAPP_SEND_RETRY_MAX_SECONDS)
     return timedelta(seconds=min(cap, base * (2 ** (attempts - 1))))
 
 

@@ -21,7 +21,7 @@ LANE_CONTENDED_RETRY_SECONDS = 1.0
 
 
 def _options() -> dict:
-    queue = getattr(settings, "WHATSAPP_TASK_QUEUE", "") or ""
+    queue = settings.WHATSAPP_TASK_QUEUE or ""
     return {"queue": queue} if queue else {}
 
 

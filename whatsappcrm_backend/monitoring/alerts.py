@@ -38,16 +38,11 @@ class Alert:
     body: str
 
 
-def _setting(name: str, default):
-    value = getattr(settings, name, None)
-    return default if value is None or value == "" else value
-
-
 def success_rate_alert(*, now: datetime | None = None) -> Alert | None:
     now = now or timezone.now()
-    threshold = float(_setting("PAYMENT_SUCCESS_ALERT_THRESHOLD", 0.8))
-    minimum = int(_setting("PAYMENT_ALERT_MIN_PAYMENTS", 5))
-    minutes = float(_setting("PAYMENT_ALERT_WINDOW_MINUTES", 60))
+    threshold = float(settings.PAYMENT_SUCCESS_ALERT_THRESHOLD)
+    minimum = int(settings.PAYMENT_ALERT_MIN_PAYMENTS)
+    minutes = float(settings.PAYMENT_ALERT_WINDOW_MINUTES)
     window = selectors.last(minutes=minutes, now=now)
     rates = selectors.payment_success_rates(window)
     overall = rates.overall
@@ -74,8 +69,8 @@ def success_rate_alert(*, now: datetime | None = None) -> Alert | None:
 
 def ipn_silence_alert(*, now: datetime | None = None) -> Alert | None:
     now = now or timezone.now()
-    silence = float(_setting("IPN_SILENCE_ALERT_MINUTES", 30))
-    pending_minutes = float(_setting("IPN_ALERT_PENDING_MINUTES", 10))
+    silence = float(settings.IPN_SILENCE_ALERT_MINUTES)
+    pending_minutes = float(settings.IPN_ALERT_PENDING_MINUTES)
     waiting = selectors.pending_paynow_payments_older_than(pending_minutes, now=now)
     if not waiting:
         return None
@@ -101,9 +96,9 @@ ALERT_CHECKS = (success_rate_alert, ipn_silence_alert)
 
 
 def _email_recipients() -> list[str]:
-    emails = list(_setting("STAFF_ALERT_EMAILS", []) or [])
+    emails = list(settings.STAFF_ALERT_EMAILS or [])
     if not emails:
-        emails = [email for _name, email in getattr(settings, "ADMINS", [])]
+        emails = [email for _name, email in settings.ADMINS]
     return emails
 
 
@@ -111,12 +106,12 @@ def _send_email(alert: Alert) -> bool:
     recipients = _email_recipients()
     if not recipients:
         return False
-    prefix = getattr(settings, "EMAIL_SUBJECT_PREFIX", "[Django] ")
+    prefix = settings.EMAIL_SUBJECT_PREFIX
     try:
         send_mail(
             f"{prefix}{alert.subject}",
             alert.body,
-            getattr(settings, "SERVER_EMAIL", None) or settings.DEFAULT_FROM_EMAIL,
+            settings.SERVER_EMAIL or settings.DEFAULT_FROM_EMAIL,
             recipients,
         )
     except Exception:
@@ -127,7 +122,7 @@ def _send_email(alert: Alert) -> bool:
 
 def _send_whatsapp(alert: Alert) -> int:
     """Queue the alert to each staff number; returns how many were queued."""
-    numbers = list(_setting("STAFF_ALERT_WHATSAPP_NUMBERS", []) or [])
+    numbers = list(settings.STAFF_ALERT_WHATSAPP_NUMBERS or [])
     if not numbers:
         return 0
     try:
@@ -137,8 +132,8 @@ def _send_whatsapp(alert: Alert) -> int:
     except ImportError:
         logger.warning("WhatsApp alerts unavailable: the conversations services are missing")
         return 0
-    template_name = _setting("STAFF_ALERT_WHATSAPP_TEMPLATE", "")
-    language = _setting("STAFF_ALERT_WHATSAPP_TEMPLATE_LANGUAGE", "en")
+    template_name = settings.STAFF_ALERT_WHATSAPP_TEMPLATE
+    language = settings.STAFF_ALERT_WHATSAPP_TEMPLATE_LANGUAGE
     queued = 0
     for number in numbers:
         wa_id = "".join(ch for ch in str(number) if ch.isdigit())
@@ -166,7 +161,7 @@ def _send_whatsapp(alert: Alert) -> int:
 
 def notify_staff(alert: Alert, *, period: float | None = None) -> bool:
     """Send ``alert`` unless the same kind went out within the period; True when sent."""
-    period = float(period if period is not None else _setting("ALERT_PERIOD", 3600))
+    period = float(period if period is not None else settings.ALERT_PERIOD)
     key = f"{CACHE_PREFIX}:{alert.kind}"
     try:
         first = cache.add(key, timezone.now().isoformat(), timeout=period)

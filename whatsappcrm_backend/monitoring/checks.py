@@ -13,7 +13,7 @@ RATE_LIMIT_MIDDLEWARE = "monitoring.ratelimit.RateLimitMiddleware"
 @register(Tags.security, deploy=True)
 def operations_settings(app_configs, **kwargs):
     messages = []
-    if not getattr(settings, "METRICS_TOKEN", ""):
+    if not settings.METRICS_TOKEN:
         messages.append(
             Info(
                 "METRICS_TOKEN is not set: /metrics answers anyone who can reach it.",

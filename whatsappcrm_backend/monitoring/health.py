@@ -15,8 +15,6 @@ from django.db import connection
 
 logger = logging.getLogger(__name__)
 
-BROKER_TIMEOUT_SECONDS = 2.0
-
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -49,14 +47,14 @@ def check_database() -> CheckResult:
 
 def check_broker() -> CheckResult:
     """A real connection to the Celery broker, with a short timeout; skipped without one."""
-    url = getattr(settings, "CELERY_BROKER_URL", "") or ""
+    url = settings.CELERY_BROKER_URL or ""
     if not url:
         return CheckResult("broker", True, required=False, detail="not configured (tasks eager)")
     from kombu import Connection
 
-    timeout = float(getattr(settings, "HEALTH_BROKER_TIMEOUT", BROKER_TIMEOUT_SECONDS))
+    timeout = float(settings.HEALTH_BROKER_TIMEOUT)
     options = {
-        **(getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}),
+        **(settings.CELERY_BROKER_TRANSPORT_OPTIONS),
         "socket_connect_timeout": timeout,
         "socket_timeout": timeout,
         "max_retries": 0,
@@ -97,7 +95,7 @@ def _active_config(label: str, name: str, *, required: bool) -> CheckResult:
 
 def check_paynow_config() -> CheckResult:
     """An active PaynowConfig; only informative while PAYNOW_ENABLED is off (the rollback)."""
-    required = bool(getattr(settings, "PAYNOW_ENABLED", True))
+    required = bool(settings.PAYNOW_ENABLED)
     return _active_config("paynow_integration.PaynowConfig", "paynow_config", required=required)
 
 
@@ -114,7 +112,7 @@ def run_readiness_checks() -> list[CheckResult]:
             CheckResult(
                 "paynow_config",
                 False,
-                required=bool(getattr(settings, "PAYNOW_ENABLED", True)),
+                required=bool(settings.PAYNOW_ENABLED),
                 detail="database unavailable",
             ),
             CheckResult("meta_config", False, detail="database unavailable"),

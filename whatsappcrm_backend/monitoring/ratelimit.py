@@ -33,19 +33,16 @@ PAYNOW_PATHS = ("/crm-api/paynow/ipn/",)
 # we send comes back as up to three status webhooks: its endpoints get a higher limit.
 META_PATHS = ("/crm-api/meta/webhook/", "/crm-api/flows/paynow-payment-webhook/")
 DEFAULT_PATHS = PAYNOW_PATHS + META_PATHS
-DEFAULT_REQUESTS = 120
-DEFAULT_META_REQUESTS = 1200
-DEFAULT_WINDOW = 60
 KEY_PREFIX = "ratelimit"
 
 
 def rules() -> dict[str, int]:
     """``{path prefix: requests per window}`` for every limited endpoint."""
-    requests = int(getattr(settings, "RATE_LIMIT_REQUESTS", DEFAULT_REQUESTS))
-    meta = int(getattr(settings, "RATE_LIMIT_META_REQUESTS", DEFAULT_META_REQUESTS))
+    requests = int(settings.RATE_LIMIT_REQUESTS)
+    meta = int(settings.RATE_LIMIT_META_REQUESTS)
     configured = {path: requests for path in PAYNOW_PATHS}
     configured.update({path: meta for path in META_PATHS})
-    configured.update(getattr(settings, "RATE_LIMIT_RULES", None) or {})
+    configured.update(settings.RATE_LIMIT_RULES)
     return configured
 
 
@@ -61,7 +58,7 @@ class RateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if getattr(settings, "RATE_LIMIT_ENABLED", True):
+        if settings.RATE_LIMIT_ENABLED:
             refused = self._check(request)
             if refused is not None:
                 return refused
@@ -76,7 +73,7 @@ class RateLimitMiddleware:
         if matched is None:
             return None
         prefix, limit = matched
-        window = max(int(getattr(settings, "RATE_LIMIT_WINDOW", DEFAULT_WINDOW)), 1)
+        window = max(int(settings.RATE_LIMIT_WINDOW), 1)
         ip = client_ip(request)
         now = time.time()
         bucket = int(now // window)

@@ -52,7 +52,7 @@ def paynow_payments() -> QuerySet[Payment]:
 
 
 def pending_timeout() -> timedelta:
-    return timedelta(minutes=float(getattr(settings, "PAYNOW_PENDING_TIMEOUT", 15)))
+    return timedelta(minutes=float(settings.PAYNOW_PENDING_TIMEOUT))
 
 
 # --- windows -------------------------------------------------------------------------------

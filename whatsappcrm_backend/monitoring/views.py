@@ -68,7 +68,7 @@ def readyz(request):
 
 
 def _metrics_authorised(request) -> bool:
-    token = getattr(settings, "METRICS_TOKEN", "") or ""
+    token = settings.METRICS_TOKEN or ""
     if not token:
         return True
     header = request.headers.get("Authorization", "")

@@ -110,8 +110,8 @@ def get_active_config() -> PaynowConfig:
 
 def sdk_for(config: PaynowConfig) -> PaynowSDK:
     timeout = httpx.Timeout(
-        float(getattr(settings, "PAYNOW_READ_TIMEOUT", 20.0)),
-        connect=float(getattr(settings, "PAYNOW_CONNECT_TIMEOUT", 5.0)),
+        float(settings.PAYNOW_READ_TIMEOUT),
+        connect=float(settings.PAYNOW_CONNECT_TIMEOUT),
     )
     return PaynowSDK(
         config.integration_id,
@@ -155,7 +155,7 @@ def validate_payment_request(
     *, booking: Booking, amount: Decimal, payment_method: str, phone_number: str, email: str
 ) -> tuple[Decimal, str, str]:
     """Check a Paynow request; returns (amount, phone in local form, e-mail)."""
-    if not getattr(settings, "PAYNOW_ENABLED", True):
+    if not settings.PAYNOW_ENABLED:
         raise PaynowValidationError(
             "Mobile money payments are not available right now.", field="payment_method"
         )
@@ -202,7 +202,7 @@ def _pending_paynow_payments(booking: Booking):
 
 
 def pending_timeout() -> timedelta:
-    return timedelta(minutes=float(getattr(settings, "PAYNOW_PENDING_TIMEOUT", 15)))
+    return timedelta(minutes=float(settings.PAYNOW_PENDING_TIMEOUT))
 
 
 def _log_fields(payment: Payment) -> dict[str, str]:
@@ -242,7 +242,7 @@ class PaynowService:
             phone_number=phone_number,
             email=email,
         )
-        window = timedelta(seconds=float(getattr(settings, "PAYNOW_DUPLICATE_WINDOW", 300)))
+        window = timedelta(seconds=float(settings.PAYNOW_DUPLICATE_WINDOW))
         # durable: the pending payment must be committed before Paynow hears of it (its
         # status update may arrive at once), and no lock may be held across the call. A
         # caller inside a transaction gets a RuntimeError, not a silently lost payment.
@@ -528,7 +528,7 @@ def process_status_message(entry_id: int) -> None:
         raw_fields=tuple(parse_form(entry.body.encode())),
     )
     confirmed = update
-    if _needs_confirmation(update) and getattr(settings, "PAYNOW_CONFIRM_BY_POLL", True):
+    if _needs_confirmation(update) and settings.PAYNOW_CONFIRM_BY_POLL:
         confirmed = _confirm_by_poll(payment)  # raises PaynowError: the task retries
         if confirmed is None:
             confirmed = update
@@ -700,7 +700,7 @@ def _reconcile_one(sdk: PaynowSDK, payment: Payment, now, summary: Reconciliatio
     via = PaynowStatusUpdate.Source.POLL if payment.poll_url else PaynowStatusUpdate.Source.TRACE
     update = ask_paynow(sdk, payment)
     if update is None:
-        grace = timedelta(seconds=float(getattr(settings, "PAYNOW_TRACE_GRACE", 120)))
+        grace = timedelta(seconds=float(settings.PAYNOW_TRACE_GRACE))
         if now - payment.created_at >= grace:
             # Paynow never created it: no prompt was sent and no money can move.
             money.transition_payment(

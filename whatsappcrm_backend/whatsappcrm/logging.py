@@ -101,8 +101,8 @@ def _secret_values() -> list[str]:
 
         if not settings.configured:
             return values
-        values += [getattr(settings, "SECRET_KEY", ""), getattr(settings, "METRICS_TOKEN", "")]
-        values += list(getattr(settings, "FIELD_ENCRYPTION_KEY", []) or [])
+        values += [settings.SECRET_KEY, settings.METRICS_TOKEN]
+        values += list(settings.FIELD_ENCRYPTION_KEY or [])
     except Exception:
         return values
     return [value for value in values if isinstance(value, str) and len(value) >= 8]

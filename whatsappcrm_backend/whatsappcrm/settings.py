@@ -149,6 +149,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep our (JSON) log handler in workers
 CELERY_BEAT_SCHEDULE = {
     "reconcile-paynow-payments": {
@@ -270,6 +271,8 @@ RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=120)
 RATE_LIMIT_META_REQUESTS = env.int("RATE_LIMIT_META_REQUESTS", default=1200)
 RATE_LIMIT_WINDOW = env.int("RATE_LIMIT_WINDOW", default=60)
 RATE_LIMIT_TRUSTED_PROXIES = env.int("RATE_LIMIT_TRUSTED_PROXIES", default=0)
+# Per-endpoint overrides {path prefix: requests per window}; set in code, not the environment.
+RATE_LIMIT_RULES: dict[str, int] = {}
 HEALTH_BROKER_TIMEOUT = env.float("HEALTH_BROKER_TIMEOUT", default=2.0)
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 SERVER_EMAIL = DEFAULT_FROM_EMAIL = env.str("SERVER_EMAIL", default="alerts@kalaisafaris.com")

@@ -65,11 +65,11 @@ RETRIES_EXHAUSTED = "I'm having trouble understanding, so I'll get a person to h
 
 
 def idle_timeout() -> timedelta:
-    return timedelta(seconds=float(getattr(settings, "FLOW_IDLE_TIMEOUT", 24 * 3600)))
+    return timedelta(seconds=float(settings.FLOW_IDLE_TIMEOUT))
 
 
 def default_flow_name() -> str:
-    return getattr(settings, "FLOW_DEFAULT", "main_menu") or "main_menu"
+    return settings.FLOW_DEFAULT or "main_menu"
 
 
 @dataclass
@@ -123,7 +123,7 @@ class Runner:
         name = self.contact.name or ""
         data["contact"] = {"name": name, "first_name": name.split(" ")[0] if name else "there"}
         data["company"] = {
-            "name": getattr(settings, "COMPANY_NAME", "Kalai Safaris"),
+            "name": settings.COMPANY_NAME,
             "contact_details": company_contact_details(),
         }
         return data
@@ -467,10 +467,4 @@ class Runner:
 
 
 def company_contact_details() -> str:
-    return getattr(
-        settings,
-        "COMPANY_CONTACT_DETAILS",
-        "Kalai Safaris, Park Way, Victoria Falls, Zimbabwe\n"
-        "Phone / WhatsApp: +263 77 100 0000\nE-mail: bookings@kalaisafaris.com\n"
-        "Office hours: Mon-Sat 08:00-17:00 CAT",
-    )
+    return settings.COMPANY_CONTACT_DETAILS

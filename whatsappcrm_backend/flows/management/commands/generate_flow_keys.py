@@ -61,12 +61,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        output = options.get("output") or getattr(settings, "WHATSAPP_FLOW_PRIVATE_KEY_PATH", "")
+        output = options.get("output") or settings.WHATSAPP_FLOW_PRIVATE_KEY_PATH
         if not output:
             raise CommandError("set WHATSAPP_FLOW_PRIVATE_KEY_PATH or pass --output PATH")
         passphrase = options.get("passphrase")
         if passphrase is None:
-            passphrase = getattr(settings, "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE", "") or None
+            passphrase = settings.WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE or None
         if options.get("existing"):
             current = keys.private_keys()
             if not current:
