@@ -26,7 +26,7 @@ def eager_tasks(eager_tasks) -> None:
 @pytest.fixture(autouse=True)
 def channel_only(settings) -> None:
     """These tests are about the channel: inbound messages go to its built-in handler, not
-    to the flow engine (tests/flows_engine covers that)."""
+    to the flow engine (tests/flows/engine covers that)."""
     settings.INBOUND_MESSAGE_HANDLER = "meta_integration.services.default_inbound_handler"
 
 

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from flows.engine import loader
 from flows.engine.loader import FlowDefinitionError, discover, load_flow_definitions
 from flows.models import Flow
-from tests.flows_engine import chat
+from tests.flows.engine import chat
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from flows import keys as flow_keys
 from flows.crypto import generate_key_pair
+from tests.flows import support as s
 from tests.helpers import use_flow_private_key
-from tests.whatsapp_flows import support as s
 
 
 @pytest.fixture(scope="session")

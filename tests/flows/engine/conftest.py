@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.flows_engine import chat
+from tests.flows.engine import chat
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.flows_engine.chat import describe
+from tests.flows.engine.chat import describe
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from flows.payment_form import (
     sign_flow_token,
     token_id_from,
 )
-from tests.whatsapp_flows import support as s
+from tests.flows import support as s
 
 
 def _outbound():

@@ -17,8 +17,8 @@ from customer_data.models import Booking, Payment, PaymentStatus
 from flows.models import FlowFormSession, WhatsAppFlow
 from flows.payment_form import handle_form_completion, send_payment_form
 from sandbox.whatsapp.testing import ControlClient
+from tests.flows import support as s
 from tests.helpers import register_payment_flow_via_graph, wait_until, whatsapp_emulator_for
-from tests.whatsapp_flows import support as s
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

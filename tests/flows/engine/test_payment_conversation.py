@@ -10,8 +10,8 @@ import pytest
 from customer_data.models import Booking, Payment, PaymentEvent, PaymentStatus
 from customer_data.services import mark_payment_received, reject_payment
 from flows.models import ContactFlowState, WhatsAppFlow
-from tests.flows_engine import chat
-from tests.flows_engine.chat import book_and_confirm, describe, options, outbound, texts
+from tests.flows.engine import chat
+from tests.flows.engine.chat import book_and_confirm, describe, options, outbound, texts
 from tests.helpers import wait_until
 
 

@@ -9,7 +9,7 @@ import pytest
 from conversations.models import Contact
 from customer_data.models import Booking, Traveler
 from flows.models import ContactFlowState
-from tests.flows_engine.chat import (
+from tests.flows.engine.chat import (
     NEXT_YEAR,
     book_until_payment_choice,
     describe,

@@ -7,7 +7,7 @@ import pytest
 from django.db import connections
 
 from customer_data.models import Payment
-from tests.whatsapp_flows import support as s
+from tests.flows import support as s
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

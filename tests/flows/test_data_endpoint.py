@@ -14,7 +14,7 @@ from pywa.utils import default_flow_request_decryptor, default_flow_response_enc
 from customer_data.models import Payment
 from flows.models import FlowFormSession
 from flows.payment_form import UNEXPECTED_MESSAGE, sign_flow_token
-from tests.whatsapp_flows import support as s
+from tests.flows import support as s
 
 
 def _payments(booking):

@@ -12,8 +12,8 @@ import pytest
 from flows.engine.runner import Runner
 from flows.models import ContactFlowState
 from meta_integration.signature import compute_signature
-from tests.flows_engine import chat
-from tests.flows_engine.chat import describe, outbound
+from tests.flows.engine import chat
+from tests.flows.engine.chat import describe, outbound
 
 
 @pytest.mark.postgres
