@@ -18,13 +18,18 @@ $(VENV)/.installed-base: requirements/base.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements/base.txt
 	touch $@
 
+# The deployment guide says `cd whatsappcrm_backend && source venv/bin/activate`: point that
+# name at the root virtualenv (a symlink, ignored by git).
+whatsappcrm_backend/venv: | $(BIN)/python
+	ln -sfn ../$(VENV) $@
+
 $(VENV)/.installed-dev: requirements/base.txt requirements/dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements/base.txt -r requirements/dev.txt
 	touch $(VENV)/.installed-base $@
 
-install: $(VENV)/.installed-base
+install: $(VENV)/.installed-base whatsappcrm_backend/venv
 
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev whatsappcrm_backend/venv
 
 # The whole system: app, Paynow and WhatsApp emulators, tasks; prints what to open.
 run: install
