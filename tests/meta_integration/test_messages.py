@@ -1,14 +1,26 @@
 """Graph API payload builders: exact JSON shape, and Meta's limits at and one past the edge."""
 
 import copy
+import json
+from pathlib import Path
 
 import pytest
+from pywa.types import URLButton
 
 from meta_integration import constants as c
 from meta_integration import messages as m
 from meta_integration.messages import MessageLimitError, Row, validate_payload
 
 TO = "263771234567"
+OUTBOUND_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "meta" / "outbound"
+PAYNOW_PAGE = "https://www.paynow.co.zw/Payment/ConfirmPayment/16347219"
+
+
+def outbound_fixture(name: str) -> dict:
+    """A message shape written from a named source (Meta's docs, pywa): `{"source", "payload"}`."""
+    fixture = json.loads((OUTBOUND_FIXTURES / f"{name}.json").read_text())
+    assert fixture["source"], "every outbound fixture names where its shape comes from"
+    return fixture["payload"]
 
 
 def s(n: int, char: str = "x") -> str:
@@ -212,6 +224,53 @@ def test_flow_navigate_without_data_omits_data():
     assert params["flow_action_payload"] == {"screen": "S"}
 
 
+def test_cta_url_shape():
+    payload = m.cta_url(
+        TO,
+        "Pay your deposit of USD 100.00 by card.",
+        "Pay by card",
+        PAYNOW_PAGE,
+        header="Booking BK-ZW3K7Q2P",
+        footer="Secure payment by Paynow",
+    )
+    assert payload == interactive(
+        "cta_url",
+        "Pay your deposit of USD 100.00 by card.",
+        {"name": "cta_url", "parameters": {"display_text": "Pay by card", "url": PAYNOW_PAGE}},
+        header="Booking BK-ZW3K7Q2P",
+        footer="Secure payment by Paynow",
+    )
+    bare = m.cta_url(TO, "b", "Open", PAYNOW_PAGE)["interactive"]
+    assert "header" not in bare and "footer" not in bare
+
+
+def test_cta_url_matches_metas_documented_request():
+    documented = outbound_fixture("cta_url_meta_docs")
+    validate_payload(documented)
+    content = documented["interactive"]
+    params = content["action"]["parameters"]
+    assert documented == m.cta_url(
+        documented["to"],
+        content["body"]["text"],
+        params["display_text"],
+        params["url"],
+        header=content["header"]["text"],
+        footer=content["footer"]["text"],
+    )
+
+
+def test_cta_url_matches_what_pywa_sends():
+    sent_by_pywa = outbound_fixture("cta_url_pywa")
+    validate_payload(sent_by_pywa)
+    content = sent_by_pywa["interactive"]
+    params = content["action"]["parameters"]
+    ours = m.cta_url(TO, content["body"]["text"], params["display_text"], params["url"])
+    assert ours == sent_by_pywa
+    # pywa's own button object (public API) builds the same action, independently of us.
+    action = URLButton(title=params["display_text"], url=params["url"]).to_dict()
+    assert json.loads(json.dumps(action)) == ours["interactive"]["action"]
+
+
 def test_template_shape():
     components = [
         {"type": "body", "parameters": [{"type": "text", "text": "Tendai"}]},
@@ -253,6 +312,17 @@ def _flow(**overrides):
     kwargs = {"to": TO, "body": "b", "flow_id": "1", "flow_token": "t", "flow_cta": "Go"}
     kwargs.update(overrides)
     return m.flow_message(**kwargs)
+
+
+def _cta(**overrides):
+    kwargs = {"to": TO, "body": "b", "display_text": "Open", "url": PAYNOW_PAGE}
+    kwargs.update(overrides)
+    return m.cta_url(**kwargs)
+
+
+def _url_of(n: int) -> str:
+    base = "https://www.paynow.co.zw/"
+    return base + "x" * (n - len(base))
 
 
 LIMIT_CASES = [
@@ -310,6 +380,11 @@ LIMIT_CASES = [
     ("flow.cta", c.FLOW_CTA_MAX, lambda n: _flow(flow_cta=s(n))),
     ("flow.header", c.INTERACTIVE_HEADER_TEXT_MAX, lambda n: _flow(header=s(n))),
     ("flow.footer", c.INTERACTIVE_FOOTER_MAX, lambda n: _flow(footer=s(n))),
+    ("cta_url.body", c.CTA_URL_BODY_MAX, lambda n: _cta(body=s(n))),
+    ("cta_url.display_text", c.CTA_URL_DISPLAY_TEXT_MAX, lambda n: _cta(display_text=s(n))),
+    ("cta_url.header", c.INTERACTIVE_HEADER_TEXT_MAX, lambda n: _cta(header=s(n))),
+    ("cta_url.footer", c.INTERACTIVE_FOOTER_MAX, lambda n: _cta(footer=s(n))),
+    ("cta_url.url", c.CTA_URL_URL_MAX, lambda n: _cta(url=_url_of(n))),
 ]
 
 
@@ -350,6 +425,9 @@ def test_limits_table_matches_protocols_md():
         "list.row.description": 72,
         "flow.body": 1024,
         "flow.cta": 20,
+        "cta_url.body": 1024,
+        "cta_url.display_text": 20,
+        "cta_url.url": 2000,
     }
 
 
@@ -410,6 +488,15 @@ RULE_VIOLATIONS = {
     "empty template language": lambda: m.template(TO, "hello_world", ""),
     "template component without type": lambda: m.template(TO, "t", "en", [{"parameters": []}]),
     "empty wamid": lambda: m.mark_as_read(""),
+    "empty cta body": lambda: _cta(body=""),
+    "empty cta display text": lambda: _cta(display_text=" "),
+    "empty cta url": lambda: _cta(url=""),
+    "relative cta url": lambda: _cta(url="/crm-api/paynow/return/"),
+    "cta url without host": lambda: _cta(url="https:///path"),
+    "ftp cta url": lambda: _cta(url="ftp://files.example.com/tour.pdf"),
+    "javascript cta url": lambda: _cta(url="javascript:alert(1)"),
+    "cta url with a space": lambda: _cta(url="https://www.paynow.co.zw/a b"),
+    "cta url with a broken IPv6 host": lambda: _cta(url="https://[::1/pay"),
 }
 
 
@@ -438,6 +525,7 @@ _DELETE = object()
 FLOW = m.flow_message(TO, "b", "1", "t", "Go")
 BUTTONS = m.reply_buttons(TO, "b", buttons_of(2))
 LIST = _list()
+CTA = _cta()
 
 HAND_BUILT_BAD = {
     "not a dict": ([], None, None),
@@ -498,6 +586,16 @@ HAND_BUILT_BAD = {
         ("interactive", "action", "parameters", "flow_action_payload"),
         {"data": {"a": 1}},
     ),
+    "cta action name": (CTA, ("interactive", "action", "name"), "flow"),
+    "cta without parameters": (CTA, ("interactive", "action", "parameters"), _DELETE),
+    "cta without url": (CTA, ("interactive", "action", "parameters", "url"), _DELETE),
+    "cta url not a string": (CTA, ("interactive", "action", "parameters", "url"), 42),
+    "cta without body": (CTA, ("interactive", "body"), _DELETE),
+    "cta header of an unknown type": (
+        CTA,
+        ("interactive", "header"),
+        {"type": "sticker", "sticker": {"id": "1"}},
+    ),
     "read receipt without id": (m.mark_as_read("wamid.X"), ("message_id",), _DELETE),
     "typing indicator wrong type": (
         m.mark_as_read("wamid.X"),
@@ -533,6 +631,11 @@ def test_hand_built_valid_payloads_pass():
     navigate["interactive"]["action"]["parameters"]["flow_action_payload"] = {"screen": "S"}
     validate_payload(navigate)
     validate_payload(_with(m.text(TO, "x"), ("recipient_type",), _DELETE))
+    # Meta allows an image, video or document header on a CTA URL message; http works too.
+    validate_payload(
+        _with(CTA, ("interactive", "header"), {"type": "image", "image": {"link": PAYNOW_PAGE}})
+    )
+    validate_payload(_cta(url="http://127.0.0.1:8401/Payment/ConfirmPayment/?guid=1"))
     # A row description may be blank: it is optional text.
     validate_payload(
         _with(LIST, ("interactive", "action", "sections", 0, "rows", 0, "description"), "")

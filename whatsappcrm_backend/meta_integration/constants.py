@@ -57,6 +57,18 @@ FLOW_MESSAGE_VERSION: Final = "3"
 FLOW_ACTIONS: Final = frozenset({"navigate", "data_exchange"})
 FLOW_MODES: Final = frozenset({"published", "draft"})
 
+# Interactive call-to-action URL button messages, from Meta's "Interactive Call-to-Action URL
+# Button Messages" page (developers.facebook.com/documentation/business-messaging/whatsapp/
+# messages/interactive-cta-url-messages): body required, at most 1024 characters; button label
+# (`display_text`) required, at most 20; `url` required ("URL to load in the device's default
+# web browser"); header optional (text at most 60, or image/video/document); footer at most 60.
+CTA_URL_BODY_MAX: Final = 1024
+CTA_URL_DISPLAY_TEXT_MAX: Final = 20
+# Meta publishes no length for the URL. 2000 characters is the long-standing bound for URLs
+# every browser opens (our own rule, shared with the emulator), far above Paynow's browserurl.
+CTA_URL_URL_MAX: Final = 2000
+CTA_URL_SCHEMES: Final = frozenset({"http", "https"})  # a page for "the default web browser"
+
 # The whole table, for documentation, admin display and parametrised tests.
 MESSAGE_LIMITS: Final = {
     "text.body": TEXT_BODY_MAX,
@@ -76,6 +88,9 @@ MESSAGE_LIMITS: Final = {
     "list.row.description": LIST_ROW_DESCRIPTION_MAX,
     "flow.body": FLOW_BODY_MAX,
     "flow.cta": FLOW_CTA_MAX,
+    "cta_url.body": CTA_URL_BODY_MAX,
+    "cta_url.display_text": CTA_URL_DISPLAY_TEXT_MAX,
+    "cta_url.url": CTA_URL_URL_MAX,
 }
 
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
+from urllib.parse import urlsplit
 
 from meta_integration import constants as c
 
@@ -122,6 +123,30 @@ def flow_message(
     interactive: dict[str, Any] = {"type": "flow"}
     interactive.update(_header_body_footer(header, body, footer))
     interactive["action"] = {"name": "flow", "parameters": parameters}
+    payload = {**_envelope(to, "interactive"), "interactive": interactive}
+    validate_payload(payload)
+    return payload
+
+
+def cta_url(
+    to: str,
+    body: str,
+    display_text: str,
+    url: str,
+    header: str | None = None,
+    footer: str | None = None,
+) -> dict[str, Any]:
+    """A call-to-action URL button: one button labelled ``display_text`` that opens ``url``.
+
+    The traveller sees the label, not the (long, opaque) URL; WhatsApp opens it in the
+    phone's browser. Used for Paynow's card checkout page.
+    """
+    interactive: dict[str, Any] = {"type": "cta_url"}
+    interactive.update(_header_body_footer(header, body, footer))
+    interactive["action"] = {
+        "name": "cta_url",
+        "parameters": {"display_text": display_text, "url": url},
+    }
     payload = {**_envelope(to, "interactive"), "interactive": interactive}
     validate_payload(payload)
     return payload
@@ -352,6 +377,28 @@ def _validate_flow(interactive: Mapping[str, Any]) -> None:
             _fail(f"{where}.flow_action_payload.data: must be non-empty when present")
 
 
+def _validate_cta_url(interactive: Mapping[str, Any]) -> None:
+    _validate_header(interactive, media_allowed=True)
+    body = _mapping(interactive.get("body"), "interactive.body")
+    _text(body, "text", "interactive.body.text", c.CTA_URL_BODY_MAX)
+    action = _mapping(interactive.get("action"), "interactive.action")
+    if action.get("name") != "cta_url":
+        _fail("interactive.action.name: must be 'cta_url'")
+    where = "interactive.action.parameters"
+    params = _mapping(action.get("parameters"), where)
+    _text(params, "display_text", f"{where}.display_text", c.CTA_URL_DISPLAY_TEXT_MAX)
+    url = _id(params, "url", f"{where}.url", c.CTA_URL_URL_MAX)
+    if any(ch.isspace() for ch in url):
+        _fail(f"{where}.url: must not contain whitespace")
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        hostname = None
+    if not hostname or parts.scheme.lower() not in c.CTA_URL_SCHEMES:
+        _fail(f"{where}.url: must be an absolute http(s) URL, got {url[:80]!r}")
+
+
 def _validate_template(obj: Mapping[str, Any]) -> None:
     body = _mapping(obj.get("template"), "template")
     _id(body, "name", "template.name", _MACHINE_VALUE_MAX)
@@ -373,6 +420,7 @@ _INTERACTIVE_VALIDATORS = {
     "button": _validate_buttons,
     "list": _validate_list,
     "flow": _validate_flow,
+    "cta_url": _validate_cta_url,
 }
 
 
