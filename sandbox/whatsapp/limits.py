@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sandbox.whatsapp.errors import GraphApiError, invalid_parameter, value_not_valid
 
@@ -37,6 +38,15 @@ FLOW_CTA_MAX = 20
 FLOW_MESSAGE_VERSION = "3"
 FLOW_ACTIONS = ("navigate", "data_exchange")
 FLOW_MODES = ("draft", "published")
+
+# Interactive CTA URL button messages (Meta's "Interactive Call-to-Action URL Button Messages"):
+# body required <= 1024, display_text required <= 20, url required, header text <= 60 (or an
+# image/video/document header), footer <= 60. The URL bound and the http(s) rule are ours:
+# Meta publishes no length, and says the URL is loaded "in the device's default web browser".
+CTA_URL_BODY_MAX = 1024
+CTA_URL_DISPLAY_TEXT_MAX = 20
+CTA_URL_URL_MAX = 2000
+CTA_URL_SCHEMES = ("http", "https")
 
 TEMPLATE_NAME_MAX = 512
 
@@ -206,14 +216,35 @@ def _validate_interactive(interactive: dict) -> None:
         _validate_header(interactive.get("header"), text_only=False)
         _validate_body_footer(interactive, FLOW_BODY_MAX)
         _validate_flow(action)
-    else:  # cta_url
+    else:
         _validate_header(interactive.get("header"), text_only=False)
-        _validate_body_footer(interactive, BUTTON_BODY_MAX)
-        if action.get("name") != "cta_url":
-            raise invalid_parameter("Param interactive['action']['name'] must be 'cta_url'.")
-        parameters = _obj(action.get("parameters"), "interactive['action']['parameters']")
-        _text(parameters.get("display_text"), "display_text", BUTTON_TITLE_MAX, code_131009=True)
-        _text(parameters.get("url"), "url", 2000)
+        _validate_body_footer(interactive, CTA_URL_BODY_MAX)
+        _validate_cta_url(action)
+
+
+def _validate_cta_url(action: dict) -> None:
+    if action.get("name") != "cta_url":
+        raise invalid_parameter("Param interactive['action']['name'] must be 'cta_url'.")
+    prefix = "interactive['action']['parameters']"
+    parameters = _obj(action.get("parameters"), prefix)
+    _text(
+        parameters.get("display_text"),
+        f"{prefix}['display_text']",
+        CTA_URL_DISPLAY_TEXT_MAX,
+        code_131009=True,
+    )
+    url = _text(parameters.get("url"), f"{prefix}['url']", CTA_URL_URL_MAX, code_131009=True)
+    try:
+        parts = urlsplit(url or "")
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if (
+        not host
+        or parts.scheme.lower() not in CTA_URL_SCHEMES
+        or any(ch.isspace() for ch in url or "")
+    ):
+        raise invalid_parameter(f"Param {prefix}['url'] must be a valid http or https URL.")
 
 
 def _validate_buttons(action: dict) -> None:

@@ -20,6 +20,9 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pywa import WhatsApp
+from pywa.errors import InvalidParameter
+from pywa.types import URLButton
 from pywa.utils import webhook_updates_validator
 
 from sandbox.whatsapp import WhatsAppEmulator
@@ -35,6 +38,8 @@ from tests.sandbox.whatsapp_ids import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID
 
 OTHER_USER = "263772222222"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+OUTBOUND_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "meta" / "outbound"
+PAYNOW_PAGE = "https://www.paynow.co.zw/Payment/ConfirmPayment/16347219"
 
 
 # -- fixtures (recorder, emulator, control, graph: tests/sandbox/conftest.py) ------------------
@@ -155,6 +160,33 @@ def flow(*, body: int = 10, cta: int = 5, **overrides) -> dict:
     }
 
 
+def cta(
+    *, body: int = 10, display_text: int = 5, url: str = PAYNOW_PAGE,
+    header: int | None = None, footer: int | None = None, **parameters,
+) -> dict:  # fmt: skip
+    interactive: dict = {
+        "type": "cta_url",
+        "body": {"text": "b" * body},
+        "action": {
+            "name": "cta_url",
+            "parameters": {"display_text": "D" * display_text, "url": url, **parameters},
+        },
+    }
+    interactive["action"]["parameters"] = {
+        k: v for k, v in interactive["action"]["parameters"].items() if v is not None
+    }
+    if header is not None:
+        interactive["header"] = {"type": "text", "text": "h" * header}
+    if footer is not None:
+        interactive["footer"] = {"text": "f" * footer}
+    return {"type": "interactive", "interactive": interactive}
+
+
+def url_of(n: int) -> str:
+    base = "https://www.paynow.co.zw/"
+    return base + "x" * (n - len(base))
+
+
 LIMIT_RULES: dict[str, tuple[Callable[[int], dict], int]] = {
     "text body": (text, L.TEXT_BODY_MAX),
     "button body": (lambda n: buttons(body=n), L.BUTTON_BODY_MAX),
@@ -176,6 +208,11 @@ LIMIT_RULES: dict[str, tuple[Callable[[int], dict], int]] = {
     "list row description": (lambda n: a_list(description=n), L.LIST_ROW_DESCRIPTION_MAX),
     "flow body": (lambda n: flow(body=n), L.FLOW_BODY_MAX),
     "flow cta": (lambda n: flow(cta=n), L.FLOW_CTA_MAX),
+    "cta_url body": (lambda n: cta(body=n), L.CTA_URL_BODY_MAX),
+    "cta_url display_text": (lambda n: cta(display_text=n), L.CTA_URL_DISPLAY_TEXT_MAX),
+    "cta_url header": (lambda n: cta(header=n), L.HEADER_TEXT_MAX),
+    "cta_url footer": (lambda n: cta(footer=n), L.FOOTER_TEXT_MAX),
+    "cta_url url": (lambda n: cta(url=url_of(n)), L.CTA_URL_URL_MAX),
 }
 
 
@@ -229,6 +266,49 @@ def test_payload_at_the_limit_passes_and_one_over_is_refused(graph: httpx.Client
         ("unknown type", {"type": "carrier_pigeon", "carrier_pigeon": {}}),
         ("template without language", {"type": "template", "template": {"name": "hello"}}),
         ("image without id or link", {"type": "image", "image": {"caption": "x"}}),
+        (
+            "cta_url without body",
+            {
+                "type": "interactive",
+                "interactive": {
+                    "type": "cta_url",
+                    "action": {
+                        "name": "cta_url",
+                        "parameters": {"display_text": "Pay", "url": PAYNOW_PAGE},
+                    },
+                },
+            },
+        ),
+        ("cta_url without display_text", cta(display_text=0)),
+        ("cta_url without url", cta(url=None)),
+        ("cta_url relative url", cta(url="/Payment/ConfirmPayment/1")),
+        ("cta_url ftp url", cta(url="ftp://files.example.com/a.pdf")),
+        ("cta_url javascript url", cta(url="javascript:alert(1)")),
+        ("cta_url url with a space", cta(url="https://www.paynow.co.zw/a b")),
+        ("cta_url url not a string", cta(url=42)),
+        (
+            "cta_url action named flow",
+            {
+                "type": "interactive",
+                "interactive": {
+                    **cta()["interactive"],
+                    "action": {
+                        "name": "flow",
+                        "parameters": {"display_text": "Pay", "url": PAYNOW_PAGE},
+                    },
+                },
+            },
+        ),
+        (
+            "cta_url sticker header",
+            {
+                "type": "interactive",
+                "interactive": {
+                    **cta()["interactive"],
+                    "header": {"type": "sticker", "sticker": {"id": "1"}},
+                },
+            },
+        ),
     ],
 )
 def test_malformed_payloads_are_refused_like_meta(graph: httpx.Client, case: str, payload: dict):
@@ -240,6 +320,79 @@ def test_distinct_button_titles_and_flow_data_exchange_without_payload_pass(grap
     assert send(graph, buttons(count=3)).status_code == 200
     data_exchange = flow(flow_action="data_exchange", flow_action_payload=None)
     assert send(graph, data_exchange).status_code == 200
+
+
+@pytest.mark.usefixtures("open_window")
+@pytest.mark.parametrize("name", ["cta_url_meta_docs", "cta_url_pywa"])
+def test_cta_url_shapes_from_metas_docs_and_pywa_are_accepted(
+    graph: httpx.Client, control: ControlClient, name: str
+):
+    fixture = json.loads((OUTBOUND_FIXTURES / f"{name}.json").read_text())
+    assert fixture["source"]
+    answer = graph.post(f"/{PHONE_NUMBER_ID}/messages", json=fixture["payload"])
+    assert answer.status_code == 200, answer.text
+    stored = control.message(answer.json()["messages"][0]["id"])["message"]
+    assert stored["interactive_type"] == "cta_url"
+    assert stored["text"] == fixture["payload"]["interactive"]["body"]["text"]
+    assert stored["interactive"] == fixture["payload"]["interactive"]
+
+
+class _ToEmulator(httpx.BaseTransport):
+    """Sends what pywa addresses to graph.facebook.com to the emulator instead."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = httpx.URL(base_url)
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(
+            scheme=self.base.scheme, host=self.base.host, port=self.base.port
+        )
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.usefixtures("open_window")
+def test_pywa_sends_a_cta_url_and_reads_the_emulators_refusal(
+    emulator: WhatsAppEmulator, control: ControlClient
+):
+    """A peer library, not our code, builds the message and parses Meta's error shape."""
+    with httpx.Client(transport=_ToEmulator(emulator.base_url)) as session:
+        client = WhatsApp(
+            phone_id=PHONE_NUMBER_ID,
+            token=ACCESS_TOKEN,
+            session=session,
+            server=None,
+            api_version=emulator.api_version.removeprefix("v"),
+        )
+        sent = client.send_message(
+            to=USER,
+            text="Pay your deposit of USD 100.00 by card.",
+            header="Booking BK-ZW3K7Q2P",
+            footer="Secure payment by Paynow",
+            buttons=URLButton(title="Pay by card", url=PAYNOW_PAGE),
+        )
+        stored = control.message(sent.id)["message"]
+        assert stored["interactive"]["action"] == {
+            "name": "cta_url",
+            "parameters": {"display_text": "Pay by card", "url": PAYNOW_PAGE},
+        }
+        assert stored["interactive"]["header"] == {"type": "text", "text": "Booking BK-ZW3K7Q2P"}
+        with pytest.raises(InvalidParameter) as refused:
+            client.send_message(
+                to=USER, text="Pay", buttons=URLButton(title="P" * 21, url=PAYNOW_PAGE)
+            )
+        assert refused.value.code == 131009
+        assert "display_text" in refused.value.details
+
+
+@pytest.mark.usefixtures("open_window")
+def test_cta_url_with_image_header_and_plain_http_url_pass(graph: httpx.Client):
+    with_image = cta(url="http://127.0.0.1:8401/Payment/ConfirmPayment/?guid=1")
+    with_image["interactive"]["header"] = {"type": "image", "image": {"link": PAYNOW_PAGE}}
+    assert send(graph, with_image).status_code == 200
 
 
 def test_messaging_product_is_required(graph: httpx.Client):

@@ -398,15 +398,37 @@
         onclick: function () { openFlow(message); },
       }, [el("span", { className: "icon", "aria-hidden": "true", text: "▤" }), parameters.flow_cta || "Open"]));
     } else if (interactive.type === "cta_url") {
-      var url = (action.parameters || {}).url;
+      // WhatsApp shows the label with a link icon, never the URL; a tap opens the browser.
+      var cta = action.parameters || {};
+      var safe = /^https?:\/\//i.test(cta.url || "");  // the emulator refused anything else
       bubble.appendChild(el("a", {
-        className: "action-button",
-        href: url,
+        className: "action-button cta-url-button",
+        href: safe ? cta.url : null,
         target: "_blank",
         rel: "noopener noreferrer",
-        text: "↗ " + ((action.parameters || {}).display_text || url),
-      }));
+        "data-url": cta.url,
+        title: cta.url,
+      }, [linkIcon(), cta.display_text || "Open"]));
     }
+  }
+
+  function linkIcon() {
+    // WhatsApp's "open link" glyph: a box with an arrow leaving it.
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("class", "icon link-icon");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "16");
+    svg.setAttribute("height", "16");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute(
+      "d",
+      "M14 3h7v7h-2V6.41l-9.29 9.3-1.42-1.42 9.3-9.29H14V3zM5 5h6v2H5v12h12v-6h2v6a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V7a2 2 0 0 1 2-2z"
+    );
+    svg.appendChild(path);
+    return svg;
   }
 
   function scrollToEnd(force) {
