@@ -6,17 +6,18 @@ sandbox.paynow` runs it in the foreground. See README.md in this folder for the 
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import threading
+from datetime import date
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
+from sandbox.paynow import checkout
 from sandbox.paynow.hashing import decode, encode
-from sandbox.paynow.state import ControlError, InitiationError, PaynowState
+from sandbox.paynow.state import PENDING, ControlError, InitiationError, PaynowState
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class PaynowHandler(BaseHTTPRequestHandler):
             if path.startswith("/_control"):
                 self._control("GET", path, query)
             elif path == "/payment/confirmpayment":
-                self._checkout_page(_first(query, "guid"))
+                self._checkout_page(query)
             elif path == "/":
                 self._send_json(200, {"emulator": "paynow", **self.state.config()})
             else:
@@ -106,7 +107,7 @@ class PaynowHandler(BaseHTTPRequestHandler):
             elif path == "/interface/checkpayment":
                 self._poll(_first(query, "guid"))
             elif path == "/payment/confirmpayment":
-                self._checkout_decision(_first(query, "guid"), body)
+                self._checkout_submit(_first(query, "guid"), body)
             else:
                 self._send(404, b"Not found", "text/plain")
         except ControlError as exc:
@@ -150,41 +151,77 @@ class PaynowHandler(BaseHTTPRequestHandler):
         except InitiationError as exc:
             self._send_error_form(str(exc))
 
-    # -- web checkout page --
+    # -- web checkout pages (checkout.py draws them) --
 
-    def _checkout_page(self, guid: str) -> None:
-        txn = self.state.transaction_for_guid(guid)
-        esc = html.escape
-        pending = txn["status"] in ("Created", "Sent")
-        buttons = (
-            '<button name="action" value="approve">Approve</button> '
-            '<button name="action" value="decline">Decline</button>'
-            if pending
-            else f"<p>This payment is <b>{esc(txn['status'])}</b>.</p>"
-        )
-        page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Paynow (emulator)</title></head>
-<body>
-<h1>Paynow checkout (emulator)</h1>
-<p>Reference: <b>{esc(txn["reference"])}</b></p>
-<p>Amount: <b>{esc(txn["amount"])}</b></p>
-<p>{esc(txn["additionalinfo"])}</p>
-<form method="post" action="/Payment/ConfirmPayment/?guid={esc(guid)}">{buttons}</form>
-</body></html>"""
-        self._send(200, page.encode(), "text/html; charset=utf-8")
+    def _send_html(self, status: int, page: bytes) -> None:
+        self._send(status, page, "text/html; charset=utf-8")
 
-    def _checkout_decision(self, guid: str, body: bytes) -> None:
-        action = _first(parse_qs(body.decode("utf-8", "replace")), "action")
-        if action not in ("approve", "decline"):
-            raise ControlError("action must be approve or decline")
-        txn = self.state.approve_guid(guid, approve=action == "approve")
+    def _redirect(self, location: str) -> None:
+        self.send_response(HTTPStatus.SEE_OTHER)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+
+    def _back_to_merchant(self, txn: dict[str, Any]) -> None:
+        """Paynow sends the payer's browser to the merchant's returnurl once it has decided."""
         if txn["returnurl"]:
-            self.send_response(HTTPStatus.SEE_OTHER)
-            self.send_header("Location", txn["returnurl"])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self._redirect(txn["returnurl"])
         else:
-            self._checkout_page(guid)
+            self._send_html(200, checkout.result_page(txn))
+
+    def _checkout_page(self, query: dict[str, list[str]]) -> None:
+        guid = _first(query, "guid")
+        txn = self.state.transaction_for_guid(guid)
+        if txn["status"] not in PENDING:
+            if _first(query, "wait") and txn["returnurl"]:  # the waiting page saw the answer
+                self._redirect(txn["returnurl"])
+            else:
+                self._send_html(200, checkout.result_page(txn))
+        elif txn["kind"] != "web":
+            self._send_html(200, checkout.result_page(txn))
+        elif txn["phone"]:  # a mobile-money prompt is out: wait for the payer's answer
+            self._send_html(200, checkout.waiting_page(txn, guid))
+        elif (method := _first(query, "method")) == checkout.CARD_METHOD:
+            self._send_html(200, checkout.card_page(txn, guid))
+        elif method in checkout.WEB_MOBILE_METHODS:
+            self._send_html(200, checkout.mobile_page(txn, guid, method))
+        else:
+            self._send_html(200, checkout.method_page(txn, guid))
+
+    def _checkout_submit(self, guid: str, body: bytes) -> None:
+        try:
+            form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20))
+        except ValueError as exc:
+            raise ControlError("the form could not be read") from exc
+        action = form.get("action", "")
+        txn = self.state.transaction_for_guid(guid)
+        try:
+            if action == "pay":
+                try:
+                    card = checkout.read_card(form, today=date.today())
+                except checkout.CardError as error:
+                    self._send_html(422, checkout.card_page(txn, guid, error=error, form=form))
+                    return
+                decision = checkout.decide(card, mode=self.state.mode)
+                self._back_to_merchant(self.state.pay_by_card(guid, card, decision))
+            elif action == "mobile":
+                method, phone = form.get("method", ""), form.get("phone", "").strip()
+                try:
+                    self.state.pay_by_mobile(guid, method, phone)
+                except InitiationError as error:
+                    page = checkout.mobile_page(txn, guid, method, error=str(error), phone=phone)
+                    self._send_html(422, page)
+                    return
+                self._redirect(f"/Payment/ConfirmPayment/?guid={quote(guid, safe='')}&wait=1")
+            elif action in ("cancel", "decline"):  # "decline": the old emulator's button
+                self._back_to_merchant(self.state.cancel_guid(guid))
+            else:
+                raise ControlError("action must be pay, mobile or cancel")
+        except ControlError as exc:
+            if exc.http_status != 409:
+                raise
+            self._send_html(409, checkout.result_page(self.state.transaction_for_guid(guid)))
 
     # -- control API (JSON) --
 
@@ -209,6 +246,8 @@ class PaynowHandler(BaseHTTPRequestHandler):
                 self._send_json(200, state.approve(ref))
             case "POST", ["transactions", ref, "decline"]:
                 self._send_json(200, state.decline(ref))
+            case "POST", ["transactions", ref, "fail"]:
+                self._send_json(200, state.fail(ref))
             case "POST", ["transactions", ref, "status"]:
                 extra = payload.get("extra_fields") or {}
                 if isinstance(extra, dict):

@@ -11,6 +11,7 @@ import re
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from sandbox.paynow.checkout import CARD_METHOD, WEB_MOBILE_METHODS, Card, CardOutcome, TestCard
 from sandbox.paynow.hashing import Fields, encode, hash_matches, paynow_hash, signed
 from sandbox.paynow.scheduler import Scheduler
 
@@ -105,6 +107,9 @@ class Transaction:
     browser_url: str = ""
     authorization_code: str = ""
     authorization_expires: str = ""
+    card_brand: str = ""  # web checkout by card: brand and last four digits, never the number
+    card_last4: str = ""
+    decline_reason: str = ""
     created_at: str = field(default_factory=_now_iso)
     history: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
@@ -130,6 +135,10 @@ class Transaction:
             "instructions": self.instructions,
             "authorizationcode": self.authorization_code,
             "authorizationexpires": self.authorization_expires,
+            "card": {"brand": self.card_brand, "last4": self.card_last4}
+            if self.card_last4
+            else None,
+            "decline_reason": self.decline_reason,
             "created_at": self.created_at,
             "history": list(self.history),
             "deliveries": list(self.deliveries),
@@ -505,7 +514,8 @@ class PaynowState:
             return self._transactions[ref].to_json()
 
     def pending_prompts(self, phone: str | None = None) -> list[dict[str, Any]]:
-        """Express payments waiting for the payer (what a phone would show)."""
+        """Mobile-money payments waiting for the payer (what a phone would show): express
+        ones, and web checkouts where the payer chose EcoCash or OneMoney on Paynow's page."""
         return [
             {
                 key: txn[key]
@@ -523,7 +533,7 @@ class PaynowState:
                 )
             }
             for txn in self.list_transactions(phone=phone)
-            if txn["kind"] == "express" and txn["status"] in PENDING
+            if (txn["kind"] == "express" or txn["phone"]) and txn["status"] in PENDING
         ]
 
     def _get(self, paynow_reference: str) -> Transaction:
@@ -540,18 +550,76 @@ class PaynowState:
     def decline(self, paynow_reference: str, *, source: str = "control") -> dict[str, Any]:
         return self._finish(paynow_reference, "Cancelled", source)
 
-    def approve_guid(self, guid: str, approve: bool) -> dict[str, Any]:
+    def fail(self, paynow_reference: str, *, source: str = "control") -> dict[str, Any]:
+        return self._finish(paynow_reference, "Failed", source)
+
+    # -- the web checkout page (the payer's browser) --
+
+    def _ref_for_guid(self, guid: str) -> str:
         with self._lock:
             ref = self._by_guid.get(guid)
         if ref is None:
             raise ControlError("no transaction with that guid", 404)
-        return self._finish(ref, "Paid" if approve else "Cancelled", "browser")
+        return ref
 
-    def _finish(self, paynow_reference: str, status: str, source: str) -> dict[str, Any]:
+    def pay_by_card(self, guid: str, card: Card, decision: TestCard) -> dict[str, Any]:
+        """The payer submitted a valid card: Paid if approved, else Failed (a decline is a
+        failed payment, not one the payer cancelled)."""
+        ref = self._ref_for_guid(guid)
+
+        def record(txn: Transaction) -> None:
+            if txn.kind != "web" or txn.phone:
+                raise ControlError("this transaction is not waiting for a card", 409)
+            txn.method = CARD_METHOD
+            txn.card_brand, txn.card_last4 = card.brand, card.last4
+            if decision.outcome is CardOutcome.DECLINED:
+                txn.decline_reason = decision.reason
+
+        approved = decision.outcome is CardOutcome.APPROVED
+        return self._finish(ref, "Paid" if approved else "Failed", "browser", before=record)
+
+    def cancel_guid(self, guid: str) -> dict[str, Any]:
+        """The payer pressed Cancel on Paynow's page."""
+        return self._finish(self._ref_for_guid(guid), "Cancelled", "browser")
+
+    def pay_by_mobile(self, guid: str, method: str, phone: str) -> dict[str, Any]:
+        """The payer chose EcoCash/OneMoney on Paynow's page: the prompt goes to that phone
+        (test numbers behave as in express checkout). `InitiationError` for the page to show."""
+        if method not in WEB_MOBILE_METHODS:
+            raise ControlError(f"unknown method {method!r}")
+        normalised = normalise_phone(phone)
+        if normalised is None:
+            raise InitiationError("Invalid mobile number")
+        if self.mode == "test" and normalised == TEST_NUMBER_INSUFFICIENT:
+            raise InitiationError("Insufficient balance")
+        ref = self._ref_for_guid(guid)
+        with self._lock:
+            txn = self._transactions[ref]
+            if txn.status not in PENDING or txn.phone:
+                raise ControlError(f"transaction is {txn.status}, not waiting for a method", 409)
+            txn.method, txn.phone = method, phone
+            txn.instructions = INSTRUCTIONS[method].format(phone=phone, code="")
+            self._set_status(txn, "Sent", "browser")
+            result = txn.to_json()
+        if self.mode == "test" and normalised in TEST_NUMBER_OUTCOMES:
+            final_status, delay = TEST_NUMBER_OUTCOMES[normalised]
+            self._schedule_status(ref, final_status, delay, source="test-number")
+        return result
+
+    def _finish(
+        self,
+        paynow_reference: str,
+        status: str,
+        source: str,
+        *,
+        before: Callable[[Transaction], None] | None = None,
+    ) -> dict[str, Any]:
         with self._lock:
             txn = self._get(paynow_reference)
             if txn.status not in PENDING:
                 raise ControlError(f"transaction is {txn.status}, not pending", 409)
+            if before is not None:
+                before(txn)
             self._set_status(txn, status, source)
             message = self._status_message(txn)
             result = txn.to_json()

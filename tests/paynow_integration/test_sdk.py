@@ -538,9 +538,12 @@ def test_web_checkout(sdk, merchant_email, emulator):
     result = sdk.web_checkout(**{**web, "auth_email": merchant_email})
     assert result.browser_url.startswith(emulator.base_url)
     page = HTTP.get(result.browser_url)
-    assert "Approve" in page.text and "BK-2026-0042" in page.text
+    assert "Visa / Mastercard" in page.text and "BK-2026-0042" in page.text
     assert sdk.poll(result.poll_url).status == "Created"
-    answer = HTTP.post(result.browser_url, data={"action": "approve"})
+    test_card = {"card_name": "T Moyo", "card_number": "4111111111111111", "card_expiry": "12/34"}
+    answer = HTTP.post(
+        result.browser_url, data={"action": "pay", "method": "vmc", "card_cvv": "123", **test_card}
+    )
     assert answer.status_code == 303
     assert answer.headers["location"] == EXPRESS["return_url"]
     assert sdk.poll(result.poll_url).status == "Paid"

@@ -6,6 +6,7 @@ Hashes here are computed with hashlib directly, independent of both the emulator
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -317,37 +318,229 @@ def test_trace_endpoint(paynow_emulator):
     assert refused["status"] == "Error" and "hash" not in refused
 
 
-def test_web_checkout_page_and_decline(paynow_emulator, ipn_receiver):
-    body = urlencode(
-        sign(
-            [
-                ("id", "1201"),
-                ("reference", "<script>alert(1)</script>"),
-                ("amount", "30.00"),
-                ("additionalinfo", "Sunset cruise"),
-                ("returnurl", "https://safari.example.com/return"),
-                ("resulturl", ipn_receiver.url),
-                ("authemail", ""),
-                ("status", "Message"),
-            ]
-        )
-    )
+RETURN_URL = "https://safari.example.com/crm-api/paynow/return/?reference=BK-2026-0042"
+APPROVED_VISA = {
+    "card_name": "Tendai Moyo",
+    "card_number": "4111 1111 1111 1111",
+    "card_expiry": "12/34",
+    "card_cvv": "123",
+}
+
+
+def web_checkout(paynow_emulator, ipn_receiver, **overrides: str) -> dict[str, str]:
+    """Start a signed web checkout (initiatetransaction); the verified reply."""
+    fields = {
+        "id": "1201",
+        "reference": "BK-2026-0042",
+        "amount": "30.00",
+        "additionalinfo": "Sunset cruise",
+        "returnurl": RETURN_URL,
+        "resulturl": ipn_receiver.url,
+        "authemail": "",
+        "status": "Message",
+    }
+    fields.update(overrides)
     response = HTTP.post(
         paynow_emulator.initiate_url,
-        content=body,
+        content=urlencode(sign(list(fields.items()))),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    reply = dict(verified(response.content))
     assert [k for k, _ in parse_qsl(response.text)][:2] == ["status", "browserurl"]
+    return dict(verified(response.content))
+
+
+def pay_by_card(browser_url: str, **card: str) -> httpx.Response:
+    return HTTP.post(browser_url, data={"action": "pay", "method": "vmc", **APPROVED_VISA, **card})
+
+
+def test_web_checkout_page_offers_methods_and_escapes(paynow_emulator, ipn_receiver):
+    reply = web_checkout(paynow_emulator, ipn_receiver, reference="<script>alert(1)</script>")
     page = HTTP.get(reply["browserurl"])
-    assert page.status_code == 200
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text
-    assert "Approve" in page.text and "Decline" in page.text
-    answer = HTTP.post(reply["browserurl"], data={"action": "decline"})
-    assert answer.status_code == 303
-    assert answer.headers["location"] == "https://safari.example.com/return"
+    for method in ("Visa / Mastercard", "EcoCash", "OneMoney"):
+        assert method in page.text
+    card_form = HTTP.get(reply["browserurl"] + "&method=vmc").text
+    for label in ("Name on card", "Card number", "Expiry date (MM/YY)", "Security code (CVV)"):
+        assert f">{label}</label>" in card_form
+    assert "Pay 30.00" in card_form
+    assert poll(reply["pollurl"])["status"] == "Created"
+
+
+def test_cancel_on_the_page_is_cancelled_and_returns_to_the_merchant(paynow_emulator, ipn_receiver):
+    reply = web_checkout(paynow_emulator, ipn_receiver)
+    answer = HTTP.post(reply["browserurl"], data={"action": "cancel"})
+    assert answer.status_code == 303 and answer.headers["location"] == RETURN_URL
     assert dict(verified(ipn_receiver.wait_for(1)[0]))["status"] == "Cancelled"
     assert "Cancelled" in HTTP.get(reply["browserurl"]).text
+    # The old emulator's "decline" button still means the payer cancelled.
+    other = web_checkout(paynow_emulator, ipn_receiver, reference="BK-2026-0043")
+    assert HTTP.post(other["browserurl"], data={"action": "decline"}).status_code == 303
+    assert poll(other["pollurl"])["status"] == "Cancelled"
+
+
+@pytest.mark.parametrize(
+    ("number", "brand"),
+    [
+        ("4111 1111 1111 1111", "Visa"),
+        ("4242424242424242", "Visa"),
+        ("5555-5555-5555-4444", "Mastercard"),
+    ],
+)
+def test_test_card_pays_posts_a_signed_update_and_returns(
+    paynow_emulator, ipn_receiver, number, brand
+):
+    reply = web_checkout(paynow_emulator, ipn_receiver)
+    answer = pay_by_card(reply["browserurl"], card_number=number)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == RETURN_URL
+    (body,) = ipn_receiver.wait_for(1)
+    update = verified(body)  # hashed with the integration key, hash last
+    assert [k for k, _ in update] == [
+        "reference", "amount", "paynowreference", "pollurl", "status", "hash",
+    ]  # fmt: skip
+    assert dict(update)["status"] == "Paid" and dict(update)["amount"] == "30.00"
+    assert dict(update)["paynowreference"] == reply["paynowreference"]
+    assert poll(reply["pollurl"])["status"] == "Paid"
+    txn = transaction(paynow_emulator, reply["paynowreference"])
+    digits = number.replace(" ", "").replace("-", "")
+    assert txn["method"] == "vmc" and txn["card"] == {"brand": brand, "last4": digits[-4:]}
+    assert txn["history"][-1] == {**txn["history"][-1], "status": "Paid", "source": "browser"}
+    assert digits not in json.dumps(txn)  # never the whole card number
+    assert [d["outcome"] for d in txn["deliveries"]] == ["delivered"]
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        ("4000 0000 0000 0002", "Card declined by the issuer"),
+        ("4000 0000 0000 9995", "Insufficient funds"),
+        ("4012 8888 8888 1881", "only test cards can pay"),  # valid, but not a test card
+    ],
+)
+def test_declined_card_fails_and_returns(paynow_emulator, ipn_receiver, number, reason):
+    reply = web_checkout(paynow_emulator, ipn_receiver)
+    answer = pay_by_card(reply["browserurl"], card_number=number)
+    assert answer.status_code == 303 and answer.headers["location"] == RETURN_URL
+    assert dict(verified(ipn_receiver.wait_for(1)[0]))["status"] == "Failed"
+    assert poll(reply["pollurl"])["status"] == "Failed"
+    txn = transaction(paynow_emulator, reply["paynowreference"])
+    assert reason in txn["decline_reason"]
+    assert reason in HTTP.get(reply["browserurl"]).text
+    again = pay_by_card(reply["browserurl"])  # a finished payment cannot be paid again
+    assert again.status_code == 409 and "Failed" in again.text
+
+
+def test_live_mode_approves_any_valid_card(make_paynow_emulator, ipn_receiver):
+    live = make_paynow_emulator(mode="live")
+    reply = web_checkout(live, ipn_receiver)
+    assert pay_by_card(reply["browserurl"], card_number="4012888888881881").status_code == 303
+    assert poll(reply["pollurl"])["status"] == "Paid"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("card_number", "4111 1111 1111 1112", "not valid"),  # Luhn check digit wrong
+        ("card_number", "4111 1111", "12 to 19 digits"),
+        ("card_number", "4111 1111 1111 111x", "12 to 19 digits"),
+        ("card_number", "٤١١١١١١١١١١١١١١١", "12 to 19 digits"),  # Arabic-Indic digits
+        ("card_number", "3782 822463 10005", "Only Visa and Mastercard"),  # American Express
+        ("card_expiry", "01/20", "expired"),
+        ("card_expiry", "13/30", "MM/YY"),
+        ("card_expiry", "1230", "MM/YY"),
+        ("card_cvv", "12", "3-digit"),
+        ("card_cvv", "12a", "3-digit"),
+        ("card_name", "  ", "name on the card"),
+        ("card_name", "N" * 65, "at most 64"),
+    ],
+)
+def test_bad_card_details_are_refused_on_the_page(
+    paynow_emulator, ipn_receiver, field, value, message
+):
+    reply = web_checkout(paynow_emulator, ipn_receiver)
+    page = pay_by_card(reply["browserurl"], **{field: value})
+    assert page.status_code == 422
+    assert message in page.text
+    assert f'id="{field}" name="{field}" value="' in page.text
+    assert 'aria-invalid="true"' in page.text
+    assert "4111 1111 1111 1111" not in page.text  # the number is not echoed back
+    assert poll(reply["pollurl"])["status"] == "Created"  # nothing decided, nothing sent
+    time.sleep(0.05)
+    assert ipn_receiver.received() == []
+    # The payer corrects the form and pays.
+    assert pay_by_card(reply["browserurl"]).status_code == 303
+    assert poll(reply["pollurl"])["status"] == "Paid"
+
+
+def test_card_status_update_is_retried_until_the_merchant_answers_2xx(
+    paynow_emulator, ipn_receiver, paynow_wait_until
+):
+    ipn_receiver.replies = [503]
+    reply = web_checkout(paynow_emulator, ipn_receiver)
+    assert pay_by_card(reply["browserurl"]).status_code == 303
+    first, second = ipn_receiver.wait_for(2)
+    assert first == second and dict(verified(second))["status"] == "Paid"
+    txn = paynow_wait_until(
+        lambda: (
+            len((t := transaction(paynow_emulator, reply["paynowreference"]))["deliveries"]) == 2
+            and t
+        )
+    )
+    assert [(d["status_code"], d["outcome"]) for d in txn["deliveries"]] == [
+        (503, "failed"),
+        (200, "delivered"),
+    ]
+
+
+def test_web_checkout_by_ecocash_test_number(paynow_emulator, ipn_receiver, paynow_wait_until):
+    reply = web_checkout(paynow_emulator, ipn_receiver)
+    browser = reply["browserurl"]
+    assert "EcoCash number" in HTTP.get(browser + "&method=ecocash").text
+    sent = HTTP.post(browser, data={"action": "mobile", "method": "ecocash", "phone": "0771111111"})
+    assert sent.status_code == 303 and sent.headers["location"].endswith("&wait=1")
+    waiting = HTTP.get(browser + "&wait=1")
+    assert "Approve the payment on your phone" in waiting.text
+    assert 'http-equiv="refresh"' in waiting.text
+    assert dict(verified(ipn_receiver.wait_for(1)[0]))["status"] == "Paid"
+    back = HTTP.get(browser + "&wait=1")
+    assert back.status_code == 303 and back.headers["location"] == RETURN_URL
+    txn = transaction(paynow_emulator, reply["paynowreference"])
+    assert (txn["method"], txn["phone"]) == ("ecocash", "0771111111")
+
+
+def test_web_checkout_by_mobile_money_prompts_the_phone(paynow_emulator, ipn_receiver):
+    reply = web_checkout(paynow_emulator, ipn_receiver)
+    browser = reply["browserurl"]
+    refused = HTTP.post(
+        browser, data={"action": "mobile", "method": "onemoney", "phone": "0774444444"}
+    )
+    assert refused.status_code == 422 and "Insufficient balance" in refused.text
+    bad = HTTP.post(browser, data={"action": "mobile", "method": "onemoney", "phone": "12345"})
+    assert bad.status_code == 422 and "Invalid mobile number" in bad.text
+    assert poll(reply["pollurl"])["status"] == "Created"
+    HTTP.post(browser, data={"action": "mobile", "method": "onemoney", "phone": "0712345678"})
+    prompts = control(paynow_emulator, "GET", "prompts", params={"phone": "0712345678"}).json()
+    assert [p["paynowreference"] for p in prompts["prompts"]] == [reply["paynowreference"]]
+    assert pay_by_card(browser).status_code == 409  # the prompt is out: no card now
+    control(paynow_emulator, "POST", f"transactions/{reply['paynowreference']}/approve")
+    assert dict(verified(ipn_receiver.wait_for(1)[0]))["status"] == "Paid"
+
+
+def test_checkout_page_for_an_unknown_guid(paynow_emulator):
+    assert (
+        HTTP.get(f"{paynow_emulator.base_url}/Payment/ConfirmPayment/?guid=nope").status_code == 404
+    )
+    answer = HTTP.post(
+        f"{paynow_emulator.base_url}/Payment/ConfirmPayment/?guid=nope", data={"action": "cancel"}
+    )
+    assert answer.status_code == 404
+
+
+def test_unknown_page_action(paynow_emulator, ipn_receiver):
+    reply = web_checkout(paynow_emulator, ipn_receiver)
+    assert HTTP.post(reply["browserurl"], data={"action": "approve"}).status_code == 400
+    assert poll(reply["pollurl"])["status"] == "Created"
 
 
 # --- delivery of status updates ------------------------------------------------------------------
@@ -477,6 +670,9 @@ def test_approve_and_decline(paynow_emulator, ipn_receiver):
     assert statuses == {"Paid", "Cancelled"}
     again = control(paynow_emulator, "POST", f"transactions/{first['paynowreference']}/decline")
     assert again.status_code == 409
+    third = ok(paynow_emulator, resulturl=ipn_receiver.url, phone="0712345679")
+    failed = control(paynow_emulator, "POST", f"transactions/{third['paynowreference']}/fail")
+    assert failed.json()["status"] == "Failed" and poll(third["pollurl"])["status"] == "Failed"
     assert control(paynow_emulator, "POST", "transactions/123/approve").status_code == 404
 
 
