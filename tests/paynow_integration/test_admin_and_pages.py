@@ -74,7 +74,7 @@ def test_return_page_shows_status_by_reference(client, paynow_config, booking_20
     page = client.get("/crm-api/paynow/return/", {"reference": payment.reference})
     assert page.status_code == 200
     assert booking_200.booking_reference in page.content.decode()
-    assert "Waiting for your approval" in page.content.decode()
+    assert "We are still confirming your payment." in page.content.decode()
 
 
 @pytest.mark.parametrize(

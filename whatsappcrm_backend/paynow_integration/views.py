@@ -3,7 +3,7 @@
 import logging
 import re
 
-from django.db import transaction
+from django.db import models, transaction
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -37,18 +37,39 @@ def paynow_ipn(request):
     return HttpResponse(messages.get(status, "Error"), status=status, content_type="text/plain")
 
 
+class ReturnOutcome(models.TextChoices):
+    """What the return page tells the payer (TextChoices: templates compare its members)."""
+
+    PAID = "paid"
+    PROCESSING = "processing"
+    NOT_COMPLETED = "not_completed"
+    REFUNDED = "refunded"
+
+
+_OUTCOMES = {
+    Payment.Status.SUCCESSFUL: ReturnOutcome.PAID,
+    Payment.Status.PENDING: ReturnOutcome.PROCESSING,
+    Payment.Status.FAILED: ReturnOutcome.NOT_COMPLETED,
+    Payment.Status.CANCELLED: ReturnOutcome.NOT_COMPLETED,
+    Payment.Status.EXPIRED: ReturnOutcome.NOT_COMPLETED,
+    Payment.Status.REFUNDED: ReturnOutcome.REFUNDED,
+}
+
+
 @require_GET
 def paynow_return(request):
-    """Where Paynow sends the payer back; shows the payment's status by its reference."""
+    """Where Paynow sends the payer back: the payment's status in plain words, and the way
+    back to the chat (`whatsapp_chat_url`, from the WhatsApp channel's context processor)."""
     reference = request.GET.get("reference", "")
     payment = (
         Payment.objects.select_related("booking").filter(reference=reference).first()
         if _REFERENCE.fullmatch(reference)
         else None
     )
+    outcome = _OUTCOMES[Payment.Status(payment.status)] if payment else None
     return render(
         request,
         "paynow_integration/return.html",
-        {"payment": payment},
+        {"payment": payment, "outcome": outcome, "Outcome": ReturnOutcome},
         status=200 if payment else 404,
     )
