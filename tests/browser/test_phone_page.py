@@ -4,7 +4,9 @@ A tiny fake "bot" stands in for our backend: it answers the emulator's webhooks 
 API (a text, reply buttons, a list, a flow message), serves the flow's encrypted data endpoint
 (pywa's server-side helpers, as in tests/sandbox/test_whatsapp_flows_client.py), starts a Paynow
 express payment on the Paynow emulator and says thank you when Paynow reports it paid. The page
-plays the traveller: chat, tap, pick a row, fill the form, approve the EcoCash prompt with a PIN.
+plays the traveller: chat, tap, pick a row, fill the form, approve the EcoCash prompt with a PIN;
+and pay by card: a CTA URL message opens the Paynow emulator's web checkout in a new tab, where the
+traveller enters a test card and is sent back to the merchant's return URL.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ class FakeBot:
     graph: httpx.Client
     paynow: PaynowEmulator
     result_url: str = ""
+    return_url: str = ""
     endpoint_url: str = ""
     private_key_pem: str = ""
     inbox: queue.Queue = field(default_factory=queue.Queue)
@@ -216,6 +219,24 @@ class FakeBot:
             },
         )
 
+    def card_link(self, wa_id: str) -> None:
+        """A web checkout on Paynow, offered as a CTA URL button (Meta's cta_url shape)."""
+        browser_url = self.start_web_checkout("100.00", notify=wa_id)
+        self.send(
+            wa_id,
+            type="interactive",
+            interactive={
+                "type": "cta_url",
+                "header": {"type": "text", "text": "Kalai Safaris"},
+                "body": {"text": f"Pay the USD 100.00 deposit for {BOOKING} by card on Paynow."},
+                "footer": {"text": "Secure payment by Paynow"},
+                "action": {
+                    "name": "cta_url",
+                    "parameters": {"display_text": "Pay by card", "url": browser_url},
+                },
+            },
+        )
+
     def flow(self, wa_id: str, token: str) -> None:
         self.send(
             wa_id,
@@ -250,6 +271,9 @@ class FakeBot:
             text = message["text"]["body"].lower()
             if text == "expired":
                 self.flow(wa_id, token="expired")
+                return
+            if text == "card":
+                self.card_link(wa_id)
                 return
             self.send(wa_id, type="text", text={"body": "Welcome to *Kalai Safaris*, Zimbabwe!"})
             self.buttons(wa_id)
@@ -333,6 +357,29 @@ class FakeBot:
             self.payments[reply["paynowreference"]] = notify
         return reply["paynowreference"]
 
+    def start_web_checkout(self, amount: str, *, notify: str) -> str:
+        """A web checkout (initiatetransaction) on the Paynow emulator; its browserurl."""
+        fields = [
+            ("id", INTEGRATION_ID),
+            ("reference", BOOKING),
+            ("amount", amount),
+            ("additionalinfo", "Victoria Falls Guided Tour deposit"),
+            ("returnurl", f"{self.return_url}?reference={BOOKING}"),
+            ("resulturl", self.result_url),
+            ("authemail", ""),
+            ("status", "Message"),
+        ]
+        response = httpx.post(
+            self.paynow.initiate_url,
+            content=encode(signed(fields, INTEGRATION_KEY)),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=5,
+        )
+        reply = dict(decode(response.content))
+        assert reply["status"] == "Ok", reply
+        self.payments[reply["paynowreference"]] = notify
+        return reply["browserurl"]
+
     # Paynow's status update (the IPN) on the result URL
     def on_paynow_result(self, received: ReceivedRequest) -> tuple[int, bytes, str]:
         update = dict(parse_qsl(received.body.decode()))
@@ -367,6 +414,7 @@ class World:
     paynow: PaynowEmulator
     bot: FakeBot
     control: ControlClient
+    returns: WebhookRecorder  # the merchant's return page (GETs from the payer's browser)
 
     @property
     def phone_url(self) -> str:
@@ -384,7 +432,12 @@ def world() -> Iterator[World]:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    webhooks, ipn = WebhookRecorder(), WebhookRecorder()
+    webhooks, ipn, returns = WebhookRecorder(), WebhookRecorder(), WebhookRecorder()
+    returns.handler = lambda received: (
+        200,
+        b"<!doctype html><title>Kalai Safaris</title><h1>Back at Kalai Safaris</h1>",
+        "text/html; charset=utf-8",
+    )
     with (
         PaynowEmulator(
             integration_id=INTEGRATION_ID,
@@ -408,7 +461,13 @@ def world() -> Iterator[World]:
         ) as graph,
         ControlClient(wa.base_url, timeout=15) as control,
     ):
-        bot = FakeBot(graph=graph, paynow=paynow, result_url=ipn.url, private_key_pem=private_pem)
+        bot = FakeBot(
+            graph=graph,
+            paynow=paynow,
+            result_url=ipn.url,
+            return_url=returns.url.replace("/webhook", "/return"),
+            private_key_pem=private_pem,
+        )
         endpoint = _serve_data_endpoint(bot)
         host, port = endpoint.server_address[:2]
         bot.endpoint_url = f"http://{host}:{port}/flows/endpoint"
@@ -423,13 +482,14 @@ def world() -> Iterator[World]:
         ipn.handler = bot.on_paynow_result
         bot.start()
         try:
-            yield World(wa=wa, paynow=paynow, bot=bot, control=control)
+            yield World(wa=wa, paynow=paynow, bot=bot, control=control, returns=returns)
         finally:
             bot.inbox.put(None)
             endpoint.shutdown()
             endpoint.server_close()
             webhooks.close()
             ipn.close()
+            returns.close()
     assert not bot.errors, bot.errors
 
 
@@ -636,4 +696,63 @@ def test_expired_flow_and_declined_prompt(page: Any, world: World, artifacts_dir
     page.get_by_role("button", name="Change phone number").click()
     expect(page.locator(f'#known-users [data-wa-id="{USER}"]')).to_contain_text(USER_NAME)
     expect(page.get_by_label("Phone number (wa_id)")).to_have_value(USER)
+    assert page.js_errors == []
+
+
+@pytest.mark.browser
+def test_cta_url_opens_paynows_card_page_and_a_test_card_returns_to_the_merchant(
+    page: Any, world: World, artifacts_dir: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    _open_phone(page, world)
+    messages = page.locator("#messages")
+    page.get_by_role("textbox", name="Message").fill("card")
+    page.get_by_role("button", name="Send").click()
+
+    # WhatsApp's CTA URL message: header, body, footer, then the labelled button with a link
+    # icon; the (long, opaque) URL itself is not shown.
+    bubble = messages.locator('.msg.from-them[data-type="cta_url"]')
+    expect(bubble).to_contain_text(f"Pay the USD 100.00 deposit for {BOOKING} by card on Paynow.")
+    expect(bubble.locator(".bubble-header")).to_have_text("Kalai Safaris")
+    expect(bubble.locator(".bubble-footer")).to_have_text("Secure payment by Paynow")
+    link = bubble.locator("a.cta-url-button")
+    expect(link).to_have_text("Pay by card")
+    expect(link.locator("svg.link-icon")).to_have_count(1)
+    expect(link).to_have_attribute("target", "_blank")
+    [txn] = world.paynow.state.list_transactions(reference=BOOKING)
+    expect(link).to_have_attribute("href", txn["browserurl"])
+    assert "ConfirmPayment" not in bubble.locator(".bubble-text").inner_text()
+    _shot(page, artifacts_dir, "phone-cta-url.png")
+
+    # A tap opens Paynow's checkout in a new tab: choose the card, type it, pay.
+    with page.expect_popup() as opened:
+        link.click()
+    paynow_tab = opened.value
+    paynow_tab.set_default_timeout(10_000)
+    expect(paynow_tab.get_by_role("heading", name="How would you like to pay?")).to_be_visible()
+    expect(paynow_tab.locator("#amount")).to_have_text("100.00")
+    paynow_tab.get_by_role("link", name="Visa / Mastercard").click()
+    paynow_tab.get_by_label("Name on card").fill(USER_NAME)
+    paynow_tab.get_by_label("Card number").fill("4111 1111 1111 1112")  # one digit wrong
+    paynow_tab.get_by_label("Expiry date (MM/YY)").fill("12/34")
+    paynow_tab.get_by_label("Security code (CVV)").fill("123")
+    paynow_tab.get_by_role("button", name="Pay 100.00").click()
+    expect(paynow_tab.get_by_role("alert")).to_contain_text("This card number is not valid")
+    assert world.paynow.state.get_transaction(txn["paynowreference"])["status"] == "Created"
+    paynow_tab.get_by_label("Card number").fill("4111 1111 1111 1111")
+    paynow_tab.get_by_label("Security code (CVV)").fill("123")
+    _shot(paynow_tab, artifacts_dir, "paynow-card-page.png")
+    paynow_tab.get_by_role("button", name="Pay 100.00").click()
+
+    # Paynow sends the browser to the merchant's return URL and the status update to the bot.
+    expect(paynow_tab.get_by_role("heading", name="Back at Kalai Safaris")).to_be_visible()
+    assert paynow_tab.url == f"{world.bot.return_url}?reference={BOOKING}"
+    _shot(paynow_tab, artifacts_dir, "paynow-returned.png")
+    paynow_tab.close()
+    expect(messages).to_contain_text(f"Payment received: USD 100.00 for {BOOKING}")
+    paid = world.paynow.state.get_transaction(txn["paynowreference"])
+    assert paid["status"] == "Paid" and paid["card"] == {"brand": "Visa", "last4": "1111"}
+    assert paid["history"][-1]["source"] == "browser"
+    _shot(page, artifacts_dir, "phone-card-paid.png")
     assert page.js_errors == []
