@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from meta_integration import messages
 from meta_integration.constants import GraphErrorCode, is_retryable
+
+if TYPE_CHECKING:  # annotations only: the client needs no Django models at import time
+    from meta_integration.models import MetaAppConfig
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ class SendResult:
 class GraphClient:
     """Sends messages through one ``MetaAppConfig``. Reuse one instance for a batch of sends."""
 
-    def __init__(self, config, *, http: httpx.Client | None = None) -> None:
+    def __init__(self, config: MetaAppConfig, *, http: httpx.Client | None = None) -> None:
         self.config = config
         self._own_http = http is None
         self.http = http or httpx.Client(timeout=TIMEOUT)
@@ -131,14 +134,15 @@ def _error_from_response(http_status: int, data: Any) -> GraphError:
     title = _CODE_PREFIX.sub("", str(raw_title))[:255]
     error_data = error.get("error_data")
     details = str(error_data.get("details", "")) if isinstance(error_data, dict) else ""
-    fields = {
-        "code": code,
-        "http_status": http_status,
-        "details": details,
-        "fbtrace_id": str(error.get("fbtrace_id", "")),
-    }
+    kind: type[GraphError] = GraphRequestError
     if code == GraphErrorCode.OUTSIDE_SERVICE_WINDOW:
-        return OutsideWindowError(title, **fields)
-    if is_retryable(error_code=code, http_status=http_status):
-        return GraphRetryableError(title, **fields)
-    return GraphRequestError(title, **fields)
+        kind = OutsideWindowError
+    elif is_retryable(error_code=code, http_status=http_status):
+        kind = GraphRetryableError
+    return kind(
+        title,
+        code=code,
+        http_status=http_status,
+        details=details,
+        fbtrace_id=str(error.get("fbtrace_id", "")),
+    )

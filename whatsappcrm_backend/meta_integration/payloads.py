@@ -171,7 +171,7 @@ def _parse_change_value(value: dict[str, Any], waba_id: str, where: str) -> Chan
         contact = _object(contact_data, contact_where)
         wa_id = _str(contact, "wa_id", contact_where)
         profile = contact.get("profile")
-        name = ""
+        name: str | None = None
         if profile is not None:
             name = _optional_str(
                 _object(profile, f"{contact_where}.profile"), "name", contact_where

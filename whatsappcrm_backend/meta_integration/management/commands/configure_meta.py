@@ -8,8 +8,9 @@ would land in shell history and process lists):
 """
 
 import os
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import URLValidator
 from django.db import transaction
 
@@ -25,7 +26,7 @@ SECRETS = {
 class Command(BaseCommand):
     help = "Create or update a MetaAppConfig (secrets come from META_* environment variables)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--phone-number-id", required=True)
         parser.add_argument("--waba-id", default="")
         parser.add_argument("--display-phone-number", default="")
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="")
 
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         values = {field: os.environ.get(var, "").strip() for field, var in SECRETS.items()}
         config = MetaAppConfig.objects.filter(phone_number_id=options["phone_number_id"]).first()
         missing = [SECRETS[f] for f, v in values.items() if not v and not getattr(config, f, "")]
