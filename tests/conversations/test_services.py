@@ -1,4 +1,5 @@
-"""Contacts and messages: first/last seen, the send queue's contract, bot handover."""
+"""Contacts and messages: first/last seen, the send queue's contract with the WhatsApp channel
+(the one installed), bot handover. Any channel: test_channel.py."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def test_queue_message_records_a_pending_message_and_wakes_the_queue_after_commi
     assert len(callbacks) == 1
     assert message.status == Message.Status.PENDING
     assert (message.direction, message.message_type, message.text) == ("out", "text", "Hello")
-    assert (message.flow_step, message.config, message.wamid) == ("greeting", config, None)
+    assert (message.flow_step, message.wamid) == ("greeting", None)
+    assert message.business_number_id == config.phone_number_id  # the channel picked it
     assert list(selectors.pending_outbound(contact.pk)) == [message]
 
 
@@ -85,6 +87,23 @@ def test_queue_message_fails_loudly_on_meta_limits(contact, config):
 def test_queue_message_refuses_a_payload_for_someone_else(contact, config):
     with pytest.raises(ValueError, match="not to contact"):
         services.queue_message(contact, payloads.text("263779999999", "Hello"))
+    assert not Message.objects.exists()
+
+
+def test_queue_message_sends_through_the_number_given(contact, config):
+    second = MetaAppConfig.objects.create(phone_number_id="555000111222333", app_secret="s")
+    message = services.queue_message(
+        contact, payloads.text(WA_ID, "Hello"), config=second.phone_number_id
+    )
+    assert message.business_number_id == "555000111222333"
+    with pytest.raises(TypeError, match="must be a str"):
+        services.queue_message(contact, payloads.text(WA_ID, "Hello"), config=second)
+
+
+def test_queue_text_is_the_channels_plain_text(contact, config):
+    message = services.queue_text(contact, "Mary here", flow_step="staff")
+    assert message.payload == payloads.text(WA_ID, "Mary here")
+    assert (message.message_type, message.text, message.flow_step) == ("text", "Mary here", "staff")
 
 
 def test_pause_and_release(contact, settings, admin_user):
@@ -107,21 +126,3 @@ def test_pause_until_a_given_time(contact):
     until = timezone.now() + timedelta(hours=3)
     services.pause_bot(contact, until=until)
     assert contact.bot_paused_until == until
-
-
-def test_service_window(contact):
-    assert selectors.is_within_service_window(contact)
-    contact.last_inbound_at = timezone.now() - timedelta(hours=24, seconds=1)
-    assert not selectors.is_within_service_window(contact)
-    contact.last_inbound_at = None
-    assert not selectors.is_within_service_window(contact)
-    assert selectors.service_window_ends_at(contact) is None
-
-
-def test_recent_messages_are_the_last_ones_oldest_first(contact):
-    for i in range(55):
-        Message.objects.create(
-            contact=contact, direction="in", message_type="text", text=str(i), status="received"
-        )
-    recent = selectors.recent_messages(contact, limit=50)
-    assert [m.text for m in recent] == [str(i) for i in range(5, 55)]

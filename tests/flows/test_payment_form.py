@@ -104,7 +104,7 @@ def test_token_carries_only_a_signed_id():
 def _nfm_reply(contact, meta_config, response: dict, wamid="wamid.in.1") -> Message:
     return Message.objects.create(
         contact=contact,
-        config=meta_config,
+        business_number_id=meta_config.phone_number_id,
         direction="in",
         wamid=wamid,
         message_type="flow_reply",

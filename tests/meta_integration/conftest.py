@@ -27,7 +27,7 @@ def eager_tasks(eager_tasks) -> None:
 def channel_only(settings) -> None:
     """These tests are about the channel: inbound messages go to its built-in handler, not
     to the flow engine (tests/flows/engine covers that)."""
-    settings.INBOUND_MESSAGE_HANDLER = "meta_integration.services.default_inbound_handler"
+    settings.INBOUND_MESSAGE_HANDLER = "meta_integration.services.dispatch.default_inbound_handler"
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def our_message(config):
     contact = Contact.objects.create(whatsapp_id="263771234567", name="Tendai")
     return Message.objects.create(
         contact=contact,
-        config=config,
+        business_number_id=config.phone_number_id,
         direction=Message.Direction.OUTBOUND,
         wamid=h.OUR_WAMID,
         message_type="text",

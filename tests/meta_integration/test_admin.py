@@ -14,6 +14,7 @@ from tests.meta_integration.whatsapp_helpers import (
     PHONE_NUMBER_ID,
     VERIFY_TOKEN,
     fixture_bytes,
+    table_locked,
 )
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +130,7 @@ def test_replay_recovers_an_event_refused_while_the_secret_was_wrong(
     assert post_webhook(fixture_bytes("text")).status_code == 403  # signed with APP_SECRET
     assert not Message.objects.exists()
     event = WebhookEvent.objects.get()
-    assert event.phone_number_id == PHONE_NUMBER_ID and not event.signature_valid
+    assert event.phone_number_id == PHONE_NUMBER_ID and not event.valid
 
     changelist = reverse("admin:meta_integration_webhookevent_changelist")
     action = {"action": "replay", "_selected_action": [event.pk]}
@@ -142,7 +143,50 @@ def test_replay_recovers_an_event_refused_while_the_secret_was_wrong(
     response = staff_client.post(changelist, action, follow=True)
     assert "1 event(s) replayed" in response.content.decode()
     event.refresh_from_db()
-    assert event.signature_valid and event.processed
+    assert event.valid and event.processed
     assert Message.objects.get().text == "Hi"
     staff_client.post(changelist, action, follow=True)  # again: idempotent
     assert Message.objects.count() == 1
+
+
+@pytest.mark.postgres  # the failure is a real lock timeout (see whatsapp_helpers.table_locked)
+@pytest.mark.django_db(transaction=True)
+def test_a_processing_failure_shows_its_traceback_and_is_replayed_from_the_admin(
+    staff_client, config, post_webhook
+):
+    with table_locked("conversations_contact"):
+        assert post_webhook(fixture_bytes("text")).status_code == 503
+    event = WebhookEvent.objects.get()
+    assert not event.processed and event.exception.startswith("OperationalError")
+
+    page = staff_client.get(reverse("admin:meta_integration_webhookevent_changelist"))
+    assert "OperationalError" in page.content.decode()  # the list shows what went wrong
+    detail = staff_client.get(
+        reverse("admin:meta_integration_webhookevent_change", args=[event.pk])
+    )
+    html = detail.content.decode()
+    assert "Traceback (most recent call last)" in html and "touch_contact_inbound" in html
+
+    changelist = reverse("admin:meta_integration_webhookevent_changelist")
+    action = {"action": "replay", "_selected_action": [event.pk]}
+    response = staff_client.post(changelist, action, follow=True)
+    assert "1 event(s) replayed" in response.content.decode()
+    event.refresh_from_db()
+    assert event.processed and (event.exception, event.traceback) == ("", "")
+    assert Message.objects.get().text == "Hi"
+
+
+def test_replay_needs_the_change_permission(client, config, post_webhook, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    post_webhook(fixture_bytes("text"), signature="sha256=" + "0" * 64)  # stored, not trusted
+    event = WebhookEvent.objects.get()
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_webhookevent"))
+    client.force_login(viewer)
+    changelist = reverse("admin:meta_integration_webhookevent_changelist")
+    assert client.get(changelist).status_code == 200
+    assert "replay" not in client.get(changelist).content.decode()
+    client.post(changelist, {"action": "replay", "_selected_action": [event.pk]})
+    event.refresh_from_db()
+    assert not event.valid and not event.processed

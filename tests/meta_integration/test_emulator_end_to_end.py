@@ -11,7 +11,7 @@ from django.urls import reverse
 from conversations import services as conversations
 from conversations.models import Contact, Message
 from meta_integration import messages as payloads
-from meta_integration.services import UNSUPPORTED_REPLY
+from meta_integration.services.dispatch import UNSUPPORTED_REPLY
 from tests.meta_integration.whatsapp_helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +38,8 @@ def test_user_message_reaches_our_database_and_our_reply_reaches_the_user(
     assert answer["accepted"] is True  # our webhook answered 200
 
     inbound = Message.objects.get(wamid=answer["wamid"])
-    assert (inbound.direction, inbound.text, inbound.config) == ("in", "Hi", wired)
+    assert (inbound.direction, inbound.text) == ("in", "Hi")
+    assert inbound.business_number_id == wired.phone_number_id
     contact = Contact.objects.get(whatsapp_id=WA_ID)
     assert contact.name == "Tendai" and contact.last_inbound_at is not None
     assert dispatched == [inbound.pk]

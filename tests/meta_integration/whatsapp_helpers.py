@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
-from meta_integration.services import default_inbound_handler
+from meta_integration.services.dispatch import default_inbound_handler
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "meta"
 PHONE_NUMBER_ID = "123456789012345"  # the fixtures' metadata.phone_number_id
@@ -69,3 +70,22 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+@contextmanager
+def table_locked(table: str, *, our_lock_timeout_ms: int = 300) -> Iterator[None]:
+    """PostgreSQL only: another session holds ``table`` exclusively, and our session gives up
+    waiting for it after ``our_lock_timeout_ms`` (a real database failure, no stand-in)."""
+    other = connection.copy()
+    try:
+        other.set_autocommit(False)  # LOCK TABLE holds until the other session's rollback
+        with other.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = '{int(our_lock_timeout_ms)}ms'")
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+        other.rollback()
+        other.close()

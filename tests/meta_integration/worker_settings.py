@@ -11,4 +11,4 @@ WHATSAPP_TASK_QUEUE = os.environ["WCRM_TEST_TASK_QUEUE"]
 WHATSAPP_SEND_RETRY_BASE_SECONDS = 0.3
 CELERY_TASK_ALWAYS_EAGER = False  # tests.settings runs tasks in-process; this is the worker
 # As in the test process (conftest.channel_only): the channel's built-in inbound handler.
-INBOUND_MESSAGE_HANDLER = "meta_integration.services.default_inbound_handler"
+INBOUND_MESSAGE_HANDLER = "meta_integration.services.dispatch.default_inbound_handler"

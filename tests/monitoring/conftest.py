@@ -143,11 +143,11 @@ def seeded(db, make_booking):
     session("t-completed", "completed", submitted_at=now, completed_at=now, payment=p["eco_ok_1"])
     session("t-expired", "expired")
 
-    WebhookEvent.objects.create(body="{}", body_sha256="a" * 64, signature_valid=False)
+    WebhookEvent.objects.create(body="{}", body_sha256="a" * 64, valid=False)
     WebhookEvent.objects.create(
-        body="{}", body_sha256="b" * 64, signature_valid=True, error="KeyError: 'entry'"
+        body="{}", body_sha256="b" * 64, valid=True, exception="KeyError: 'entry'"
     )
-    WebhookEvent.objects.create(body="{}", body_sha256="c" * 64, signature_valid=True)
+    WebhookEvent.objects.create(body="{}", body_sha256="c" * 64, valid=True)
 
     Message.objects.create(
         contact=contact,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-
-from meta_integration import messages as payloads
 
 from . import selectors, services
 from .forms import SendMessageForm
@@ -36,7 +36,7 @@ class ContactAdmin(admin.ModelAdmin):
     change_form_template = "admin/conversations/contact/change_form.html"
     actions = ["pause_bot_action", "release_bot_action"]
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         urls = [
             path(
                 "<path:object_id>/send-message/",
@@ -51,14 +51,20 @@ class ContactAdmin(admin.ModelAdmin):
         ]
         return urls + super().get_urls()
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         extra_context = extra_context or {}
         contact = self.get_object(request, object_id)
         if contact is not None:
             extra_context.update(self._conversation_context(contact, SendMessageForm()))
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _conversation_context(self, contact: Contact, form: SendMessageForm) -> dict:
+    def _conversation_context(self, contact: Contact, form: SendMessageForm) -> dict[str, Any]:
         return {
             "conversation": selectors.recent_messages(contact, limit=CONVERSATION_LENGTH),
             "conversation_length": CONVERSATION_LENGTH,
@@ -74,21 +80,17 @@ class ContactAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return contact
 
-    def send_message_view(self, request: HttpRequest, object_id: str):
+    def send_message_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
         contact = self._contact_or_403(request, object_id)
         change_url = reverse("admin:conversations_contact_change", args=[contact.pk])
         if request.method != "POST":
             return HttpResponseRedirect(change_url)
         form = SendMessageForm(request.POST)
         if not form.is_valid():
-            errors = "; ".join(e for errs in form.errors.values() for e in errs)
+            errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
             self.message_user(request, f"Not sent: {errors}", messages.ERROR)
             return HttpResponseRedirect(change_url)
-        services.queue_message(
-            contact,
-            payloads.text(contact.whatsapp_id, form.cleaned_data["text"]),
-            flow_step="staff",
-        )
+        services.queue_text(contact, form.cleaned_data["text"], flow_step="staff")
         if form.cleaned_data["pause_bot"]:
             minutes = form.cleaned_data.get("pause_minutes")
             until = timezone.now() + timedelta(minutes=minutes) if minutes else None
@@ -104,7 +106,7 @@ class ContactAdmin(admin.ModelAdmin):
             )
         return HttpResponseRedirect(change_url)
 
-    def release_bot_view(self, request: HttpRequest, object_id: str):
+    def release_bot_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
         contact = self._contact_or_403(request, object_id)
         if request.method == "POST":
             services.release_bot(contact)
@@ -114,13 +116,13 @@ class ContactAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Pause the bot (staff take over)")
-    def pause_bot_action(self, request, queryset) -> None:
+    def pause_bot_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         for contact in queryset:
             services.pause_bot(contact, by=request.user)
         self.message_user(request, f"Bot paused for {queryset.count()} contact(s).")
 
     @admin.action(description="Release the bot")
-    def release_bot_action(self, request, queryset) -> None:
+    def release_bot_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         for contact in queryset:
             services.release_bot(contact)
         self.message_user(request, f"Bot released for {queryset.count()} contact(s).")
@@ -133,7 +135,7 @@ class StatusEventInline(admin.TabularInline):
     fields = ("status", "timestamp", "error_code", "error_title", "received_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
         return False
 
 
@@ -155,10 +157,10 @@ class MessageAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [StatusEventInline]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
         return [f.name for f in Message._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.display(description="text")

@@ -34,10 +34,10 @@ class Contact(models.Model):
 class Message(models.Model):
     """One WhatsApp message, in or out, as we recorded it.
 
-    Outbound messages are created ``pending`` and sent in order per contact by the send
-    queue; ``accepted`` means Meta answered with a ``wamid``. From there only Meta's status
-    webhooks move the status, and only forward: accepted → sent → delivered → read, or
-    ``failed`` (terminal). Inbound messages are ``received``.
+    Outbound messages are created ``pending`` and sent in order per contact by the channel's
+    send queue; ``accepted`` means the channel (Meta) answered with a ``wamid``. From there
+    only its delivery statuses move the status, and only forward: accepted → sent →
+    delivered → read, or ``failed`` (terminal). Inbound messages are ``received``.
     """
 
     class Direction(models.TextChoices):
@@ -54,13 +54,12 @@ class Message(models.Model):
         FAILED = "failed", "Failed"
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
-    config = models.ForeignKey(
-        "meta_integration.MetaAppConfig",
-        null=True,
+    business_number_id = models.CharField(
+        "business number ID",
+        max_length=64,
         blank=True,
-        on_delete=models.SET_NULL,
-        related_name="messages",
-        help_text="The business number the message went through.",
+        help_text="The business number the message went through, as the channel identifies it "
+        "(WhatsApp: Meta's phone number ID). Empty: not known yet.",
     )
     direction = models.CharField(max_length=3, choices=Direction.choices)
     wamid = models.CharField(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -52,7 +53,34 @@ def pending_outbound(contact_id: int) -> QuerySet[Message]:
 
 
 def next_pending_message(contact_id: int) -> Message | None:
-    return pending_outbound(contact_id).select_related("contact", "config").first()
+    return pending_outbound(contact_id).select_related("contact").first()
+
+
+def last_inbound_business_number(contact: Contact, *, among: Collection[str]) -> str | None:
+    """The business number (one of ``among``) the contact last wrote to, if any."""
+    if not among:
+        return None
+    return (
+        Message.objects.filter(
+            contact=contact,
+            direction=Message.Direction.INBOUND,
+            business_number_id__in=list(among),
+        )
+        .order_by("-created_at", "-id")
+        .values_list("business_number_id", flat=True)
+        .first()
+    )
+
+
+def outbound_since_last_inbound(contact: Contact, *, flow_step: str) -> bool:
+    """Whether a message from ``flow_step`` went out (or is on its way, i.e. not failed)
+    since the contact last wrote: "already sent for this window"."""
+    sent = Message.objects.filter(
+        contact=contact, direction=Message.Direction.OUTBOUND, flow_step=flow_step
+    ).exclude(status=Message.Status.FAILED)
+    if contact.last_inbound_at is not None:
+        sent = sent.filter(created_at__gt=contact.last_inbound_at)
+    return sent.exists()
 
 
 def message_by_wamid(wamid: str) -> Message | None:

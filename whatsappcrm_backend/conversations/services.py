@@ -1,23 +1,25 @@
 """Writes to contacts and messages: the record of every message in and out, and the send queue.
 
-``queue_message`` is the one way to send: it validates the payload at once (a limit violation
-raises ``MessageLimitError`` in the caller), records a pending outbound ``Message`` and, after
-commit, wakes the per-contact send queue (``meta_integration.tasks.send_pending``), which sends
-the contact's messages strictly in the order they were queued.
+``queue_message`` is the one way to send: the registered channel (``conversations.channel``)
+checks and describes the payload at once (a violation of its limits raises in the caller),
+a pending outbound ``Message`` is recorded and, after commit, the channel's send queue is
+woken; it sends the contact's messages strictly in the order they were queued.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from meta_integration import messages as payloads
-
+from . import channel
 from .models import Contact, Message, MessageStatusEvent
 from .selectors import bot_pause_default_minutes
 from .selectors import is_bot_paused as is_bot_paused  # re-exported: part of this API
@@ -25,14 +27,14 @@ from .selectors import is_bot_paused as is_bot_paused  # re-exported: part of th
 logger = logging.getLogger(__name__)
 
 # Forward-only delivery progress; ``failed`` is terminal and handled apart.
-STATUS_RANK = {
+STATUS_RANK: dict[str, int] = {
     Message.Status.PENDING: 0,
     Message.Status.ACCEPTED: 1,
     Message.Status.SENT: 2,
     Message.Status.DELIVERED: 3,
     Message.Status.READ: 4,
 }
-_TIMESTAMP_FIELD = {
+_TIMESTAMP_FIELD: dict[str, str] = {
     Message.Status.SENT: "sent_at",
     Message.Status.DELIVERED: "delivered_at",
     Message.Status.READ: "read_at",
@@ -66,7 +68,11 @@ def touch_contact_inbound(*, whatsapp_id: str, profile_name: str, sent_at: datet
     return contact
 
 
-def pause_bot(contact: Contact, until: datetime | None = None, by=None) -> Contact:
+def pause_bot(
+    contact: Contact,
+    until: datetime | None = None,
+    by: AbstractBaseUser | AnonymousUser | None = None,
+) -> Contact:
     """Hand the conversation to staff: the bot stays quiet until ``until`` (default: now +
     ``BOT_PAUSE_DEFAULT_MINUTES``) or until ``release_bot``."""
     until = until or timezone.now() + timedelta(minutes=bot_pause_default_minutes())
@@ -99,7 +105,7 @@ def release_bot(contact: Contact) -> Contact:
 def record_inbound_message(
     *,
     contact: Contact,
-    config,
+    business_number_id: str,
     wamid: str,
     message_type: str,
     text: str,
@@ -108,13 +114,14 @@ def record_inbound_message(
 ) -> tuple[Message, bool]:
     """Store an inbound message once: a second delivery of the same ``wamid`` changes nothing.
 
+    ``business_number_id`` is the business number it was written to ("" if unknown).
     Returns ``(message, created)``.
     """
     try:
         with transaction.atomic():
             message = Message.objects.create(
                 contact=contact,
-                config=config,
+                business_number_id=business_number_id,
                 direction=Message.Direction.INBOUND,
                 wamid=wamid,
                 message_type=message_type,
@@ -131,72 +138,69 @@ def record_inbound_message(
 # --- outbound ----------------------------------------------------------------------------
 
 
-def outbound_message_type(payload: dict[str, Any]) -> str:
-    """``text``, ``button``, ``list``, ``flow``, ``template``: what the contact will see."""
-    kind = payload.get("type", "")
-    if kind == "interactive":
-        return str((payload.get("interactive") or {}).get("type", "interactive"))
-    return str(kind)
-
-
-def outbound_summary(payload: dict[str, Any]) -> str:
-    kind = payload.get("type")
-    if kind == "text":
-        return str((payload.get("text") or {}).get("body", ""))
-    if kind == "interactive":
-        return str(((payload.get("interactive") or {}).get("body") or {}).get("text", ""))
-    if kind == "template":
-        return f"[template {(payload.get('template') or {}).get('name', '')}]"
-    return f"[{kind}]"
-
-
 def create_outbound_message(
-    *, contact: Contact, payload: dict[str, Any], flow_step: str = "", config=None
+    *,
+    contact: Contact,
+    payload: Mapping[str, Any],
+    flow_step: str = "",
+    business_number_id: str | None = None,
 ) -> Message:
     """Record a pending outbound message without waking the send queue.
 
-    The send queue itself uses this (it is already draining); everyone else calls
-    ``queue_message``.
+    The channel checks and describes the payload (raising its ``ValueError`` subclass on a
+    violation); without ``business_number_id`` it picks the number. The send queue itself
+    uses this (it is already draining); everyone else calls ``queue_message``.
     """
-    payloads.validate_payload(payload)
-    if payload.get("to") != contact.whatsapp_id:
+    if business_number_id is not None and not isinstance(business_number_id, str):
+        # The channel's config objects were passed here once; the number is what is recorded.
+        raise TypeError(f"business_number_id must be a str, not {type(business_number_id)}")
+    sender = channel.sender()
+    described = sender.describe(payload)
+    if described.recipient != contact.whatsapp_id:
         raise ValueError(
-            f"payload is addressed to {payload.get('to')!r}, not to contact {contact.pk}"
+            f"payload is addressed to {described.recipient!r}, not to contact {contact.pk}"
         )
-    if config is None:
-        from meta_integration.selectors import config_for_contact  # the channel owns configs
-
-        config = config_for_contact(contact)
     return Message.objects.create(
         contact=contact,
-        config=config,
+        business_number_id=business_number_id or sender.account_for(contact),
         direction=Message.Direction.OUTBOUND,
-        message_type=outbound_message_type(payload),
-        text=outbound_summary(payload),
-        payload=payload,
+        message_type=described.message_type,
+        text=described.summary,
+        payload=dict(payload),
         status=Message.Status.PENDING,
         flow_step=flow_step,
     )
 
 
 def queue_message(
-    contact: Contact, payload: dict[str, Any], flow_step: str = "", *, config=None
+    contact: Contact,
+    payload: Mapping[str, Any],
+    flow_step: str = "",
+    *,
+    config: str | None = None,
 ) -> Message:
     """Queue a message to ``contact``; it is sent after every message queued before it.
 
-    ``payload`` is a Graph ``messages`` payload, best built with ``meta_integration.messages``
-    (``text``, ``reply_buttons``, ``list_message``, ``flow_message``, ``template``). It is
-    validated now: a violation of Meta's limits raises ``MessageLimitError`` here. The send
-    happens after the surrounding transaction commits (nothing is sent for a rolled-back one).
+    ``payload`` is in the channel's format (WhatsApp: a Graph ``messages`` payload, best
+    built with the channel's message builders). It is checked now: a violation of the
+    channel's limits raises here (the channel's ``ValueError``, e.g. ``MessageLimitError``).
+    ``config`` is the business number to send through (``Message.business_number_id`` of the
+    message being answered); None lets the channel pick. The send happens after the
+    surrounding transaction commits (nothing is sent for a rolled-back one).
     """
     message = create_outbound_message(
-        contact=contact, payload=payload, flow_step=flow_step, config=config
+        contact=contact, payload=payload, flow_step=flow_step, business_number_id=config
     )
-    from meta_integration.tasks import enqueue_send  # the channel sends; see module docstring
-
+    wake = channel.sender().wake
     contact_id = contact.pk
-    transaction.on_commit(lambda: enqueue_send(contact_id))
+    transaction.on_commit(lambda: wake(contact_id))
     return message
+
+
+def queue_text(contact: Contact, body: str, *, flow_step: str) -> Message:
+    """Queue a plain text message (what staff type), in the channel's format."""
+    payload = channel.sender().text_payload(contact.whatsapp_id, body)
+    return queue_message(contact, payload, flow_step=flow_step)
 
 
 def record_send_accepted(message: Message, *, wamid: str) -> None:

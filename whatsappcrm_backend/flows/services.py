@@ -1,10 +1,10 @@
 """The flow engine's entry points: handle an inbound message, start or end a flow, hand over.
 
 ``handle_inbound_message`` is the WhatsApp channel's ``INBOUND_MESSAGE_HANDLER``
-(``meta_integration.services.dispatch_inbound_message`` calls it once per message, inside
-a transaction). Every entry point locks the contact's ``ContactFlowState`` row first
-(``select_for_update``), so one contact's messages are handled strictly one after the
-other, also across several workers; different contacts never wait for each other.
+(``meta_integration.services.dispatch`` calls it once per message, inside a transaction).
+Every entry point locks the contact's ``ContactFlowState`` row first (``select_for_update``),
+so one contact's messages are handled strictly one after the other, also across several
+workers; different contacts never wait for each other.
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ def handle_inbound_message(message: Message) -> None:
         if conversation_selectors.is_bot_paused(contact):
             logger.info("Bot paused: inbound message left for staff", extra={"contact": contact.pk})
             return
-        Runner(state, config=message.config, now=timezone.now()).handle(incoming, message)
+        Runner(state, config=message.business_number_id, now=timezone.now()).handle(
+            incoming, message
+        )
 
 
 def start_flow(contact: Contact, name: str, *, step: str | None = None, context=None) -> None:

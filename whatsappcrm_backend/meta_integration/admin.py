@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html
 
-from . import services
 from .models import DEFAULT_GRAPH_BASE_URL, MetaAppConfig, WebhookEvent
+from .services import webhook as intake
 
 SECRET_FIELDS = ("access_token", "app_secret", "previous_app_secret")
 
@@ -65,7 +69,7 @@ class MetaAppConfigForm(forms.ModelForm):
             "is_active",
         ]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in SECRET_FIELDS:
             self.initial.pop(name, None)  # the stored value never reaches the page
@@ -74,8 +78,8 @@ class MetaAppConfigForm(forms.ModelForm):
                 "A value is stored (hidden). Leave blank to keep it." if stored else "Not set."
             )
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or self.cleaned_data
         typed = {name: cleaned.get(name) or "" for name in SECRET_FIELDS}
         stored = {name: getattr(self.instance, name, "") or "" for name in SECRET_FIELDS}
         editing = self.instance.pk is not None
@@ -145,12 +149,12 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "id",
         "received_at",
         "phone_number_id",
-        "signature_valid",
+        "valid",
         "processed",
         "delivery_count",
-        "short_error",
+        "short_exception",
     )
-    list_filter = ("signature_valid", "processed", "phone_number_id")
+    list_filter = ("valid", "processed", "phone_number_id")
     search_fields = ("body_sha256", "body")
     date_hierarchy = "received_at"
     actions = ["replay"]
@@ -164,32 +168,40 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "body_sha256",
         "phone_number_id",
         "config",
-        "signature_valid",
+        "valid",
         "processed",
         "processed_at",
-        "error",
+        "exception",
+        "pretty_traceback",
     )
-    exclude = ("body",)
+    exclude = ("body", "traceback")
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="error")
-    def short_error(self, obj: WebhookEvent) -> str:
-        return (obj.error[:80] + "…") if len(obj.error) > 80 else obj.error
+    @admin.display(description="exception")
+    def short_exception(self, obj: WebhookEvent) -> str:
+        return (obj.exception[:80] + "…") if len(obj.exception) > 80 else obj.exception
 
     @admin.display(description="body")
     def pretty_body(self, obj: WebhookEvent) -> str:
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.body)
 
-    @admin.action(description="Replay: process the selected events again (idempotent)")
-    def replay(self, request, queryset) -> None:
+    @admin.display(description="traceback")
+    def pretty_traceback(self, obj: WebhookEvent) -> str:
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", obj.traceback)
+
+    @admin.action(
+        description="Replay: process the selected events again (idempotent)",
+        permissions=["change"],
+    )
+    def replay(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         done = refused = 0
         for event in queryset:
             try:
-                services.replay_webhook_event(event)
+                intake.replay_webhook_event(event)
                 done += 1
-            except services.WebhookRejected as exc:
+            except intake.WebhookRejected as exc:
                 refused += 1
                 self.message_user(request, f"Event {event.pk}: {exc.reason}", messages.WARNING)
             except Exception as exc:

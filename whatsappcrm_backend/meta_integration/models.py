@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from whatsappcrm.fields import EncryptedTextField
+from whatsappcrm.webhook_log import WebhookLog
 
 DEFAULT_API_VERSION = "v23.0"
 DEFAULT_GRAPH_BASE_URL = "https://graph.facebook.com"
@@ -71,19 +72,18 @@ class MetaAppConfig(models.Model):
         return f"{base}/{self.api_version}/{self.phone_number_id}/messages"
 
 
-class WebhookEvent(models.Model):
+class WebhookEvent(WebhookLog):
     """Every signed-or-not webhook POST for a known number, stored before it is trusted.
 
-    Processing is a separate step (``services.process_webhook_event``), so a failed event can
-    be replayed from the admin. ``body_sha256`` recognises Meta's redeliveries of one body.
+    The shared log's fields (received at, remote IP, headers, body, ``valid`` signature,
+    processed, exception and traceback) plus Meta's own: ``body_sha256`` recognises Meta's
+    redeliveries of one body (counted in ``delivery_count``), ``phone_number_id`` routed it.
+    Processing is a separate step (``services.webhook.process_webhook_event``), so a failed
+    event can be replayed from the admin.
     """
 
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     last_received_at = models.DateTimeField(null=True, blank=True)
     delivery_count = models.PositiveIntegerField(default=1)
-    remote_ip = models.GenericIPAddressField(null=True, blank=True)
-    headers = models.JSONField(default=dict, blank=True)
-    body = models.TextField()
     body_sha256 = models.CharField("dedupe key (sha256 of the body)", max_length=64, unique=True)
     phone_number_id = models.CharField(max_length=64, blank=True, db_index=True)
     config = models.ForeignKey(
@@ -93,13 +93,6 @@ class WebhookEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="webhook_events",
     )
-    signature_valid = models.BooleanField(default=False)
-    processed = models.BooleanField(default=False, db_index=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-received_at"]
 
     def __str__(self) -> str:
         return f"webhook {self.pk} ({self.phone_number_id or '?'})"

@@ -4,34 +4,44 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from conversations import selectors as conversation_selectors
 from conversations.models import Contact, Message
 
 from .models import MetaAppConfig
 from .payloads import InboundMessage, parse_message
 
-DEFAULT_INBOUND_HANDLER = "meta_integration.services.default_inbound_handler"
+DEFAULT_INBOUND_HANDLER = "meta_integration.services.dispatch.default_inbound_handler"
 
 
 def active_config(phone_number_id: str) -> MetaAppConfig | None:
     return MetaAppConfig.objects.filter(phone_number_id=phone_number_id, is_active=True).first()
 
 
+def config_by_number(phone_number_id: str) -> MetaAppConfig | None:
+    """The config of a business number, active or not (None: unknown or empty)."""
+    if not phone_number_id:
+        return None
+    return MetaAppConfig.objects.filter(phone_number_id=phone_number_id).first()
+
+
 def config_for_contact(contact: Contact) -> MetaAppConfig | None:
     """The number the contact last wrote to, if still active; else the first active number."""
-    last_inbound = (
-        Message.objects.filter(
-            contact=contact,
-            direction=Message.Direction.INBOUND,
-            config__isnull=False,
-            config__is_active=True,
-        )
-        .select_related("config")
-        .order_by("-created_at", "-id")
-        .first()
+    active = list(MetaAppConfig.objects.filter(is_active=True).order_by("pk"))
+    if not active:
+        return None
+    number = conversation_selectors.last_inbound_business_number(
+        contact, among=[config.phone_number_id for config in active]
     )
-    if last_inbound is not None:
-        return last_inbound.config
-    return MetaAppConfig.objects.filter(is_active=True).order_by("pk").first()
+    return next((c for c in active if c.phone_number_id == number), active[0])
+
+
+def config_for_message(message: Message) -> MetaAppConfig | None:
+    """The number a message went (or goes) through; for an outbound message not tied to a
+    number we know, the contact's (``config_for_contact``)."""
+    config = config_by_number(message.business_number_id)
+    if config is None and message.direction == Message.Direction.OUTBOUND:
+        return config_for_contact(message.contact)
+    return config
 
 
 def inbound_view(message: Message) -> InboundMessage:

@@ -8,19 +8,21 @@ itself but picked up by ``sweep_outbound_queues`` or the contact's next queued m
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
-from . import services
 from .client import GraphRetryableError
+from .services import dispatch, housekeeping, outbound, read_receipts
 
 logger = logging.getLogger(__name__)
 
 LANE_CONTENDED_RETRY_SECONDS = 1.0
 
 
-def _options() -> dict:
+def _options() -> dict[str, Any]:
     queue = settings.WHATSAPP_TASK_QUEUE or ""
     return {"queue": queue} if queue else {}
 
@@ -43,16 +45,14 @@ def enqueue_mark_read(message_id: int) -> None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def send_pending(contact_id: int) -> dict:
+def send_pending(contact_id: int) -> dict[str, Any]:
     """Drain one contact's outbound queue in order; re-schedule itself when it must wait."""
-    result = services.send_pending_messages(contact_id)
+    result = outbound.send_pending_messages(contact_id)
     if not _eager():
         if result.contended:
             # The holder may have looked at the queue just before our message was committed.
             enqueue_send(contact_id, countdown=LANE_CONTENDED_RETRY_SECONDS)
         elif result.scheduled_by_us and result.retry_at is not None:
-            from django.utils import timezone
-
             delay = max(0.0, (result.retry_at - timezone.now()).total_seconds())
             enqueue_send(contact_id, countdown=delay)
     return {
@@ -72,8 +72,12 @@ def send_pending(contact_id: int) -> dict:
     retry_jitter=False,
 )
 def process_inbound_message(message_id: int) -> bool:
-    """Hand one inbound message to the bot (``services.dispatch_inbound_message``), once."""
-    return services.dispatch_inbound_message(message_id)
+    """Hand one inbound message to the bot (``dispatch.dispatch_inbound_message``), once;
+    then ask for its blue ticks."""
+    dispatched = dispatch.dispatch_inbound_message(message_id)
+    if dispatched and settings.WHATSAPP_MARK_AS_READ:
+        enqueue_mark_read(message_id)
+    return dispatched
 
 
 @shared_task(
@@ -86,18 +90,18 @@ def process_inbound_message(message_id: int) -> bool:
 )
 def mark_message_read(message_id: int) -> bool:
     """Best-effort read receipt for an inbound message."""
-    return services.mark_message_read(message_id)
+    return read_receipts.mark_message_read(message_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def sweep_outbound_queues() -> dict:
+def sweep_outbound_queues() -> dict[str, int]:
     """Safety net, run periodically by beat: wake forgotten queues, apply early statuses,
     dispatch inbound messages whose task was lost."""
-    contacts = services.contacts_with_due_messages()
+    contacts = housekeeping.contacts_with_due_messages()
     for contact_id in contacts:
         enqueue_send(contact_id)
-    attached = services.attach_orphan_statuses()
-    inbound = list(services.undispatched_inbound())
+    attached = housekeeping.attach_orphan_statuses()
+    inbound = housekeeping.undispatched_inbound()
     for message_id in inbound:
         enqueue_inbound(message_id)
     if contacts or attached or inbound:

@@ -1,5 +1,8 @@
-"""The Meta webhook: the GET verification handshake and signed event POSTs. Thin: the
-services decide, this view only maps their answers to HTTP."""
+"""The Meta webhook: the GET verification handshake and signed event POSTs.
+
+Thin: intake (``services.webhook``, imported as ``intake``) decides; this view only maps its
+refusals to HTTP status codes, the one place that knows them.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +15,19 @@ from django.views.decorators.http import require_http_methods
 
 from whatsappcrm.http import client_ip
 
-from . import services
-from .constants import MAX_WEBHOOK_BODY_BYTES
+from .services import webhook as intake
 
 logger = logging.getLogger(__name__)
+
+# Each refusal's answer. Meta retries any non-2xx for a while, then gives up.
+REJECTION_STATUS: dict[type[intake.WebhookRejected], int] = {
+    intake.WebhookTooLarge: 413,
+    intake.WebhookMalformed: 400,
+    intake.WebhookUnknownNumber: 404,
+    intake.WebhookNoSecret: 403,
+    intake.WebhookSignatureInvalid: 403,
+}
+_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 413: "Payload Too Large"}
 
 
 @csrf_exempt
@@ -28,7 +40,7 @@ def webhook(request: HttpRequest) -> HttpResponse:
 
 def _verify(request: HttpRequest) -> HttpResponse:
     challenge = request.GET.get("hub.challenge")
-    if services.verify_subscription(
+    if intake.verify_subscription(
         mode=request.GET.get("hub.mode"),
         token=request.GET.get("hub.verify_token"),
         challenge=challenge,
@@ -42,33 +54,19 @@ def _verify(request: HttpRequest) -> HttpResponse:
 def _receive(request: HttpRequest) -> HttpResponse:
     remote_ip = client_ip(request)
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_WEBHOOK_BODY_BYTES:
-        logger.warning("Meta webhook refused: body of %s bytes is over 3 MB", declared)
-        return HttpResponse("Payload Too Large", status=413, content_type="text/plain")
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        body = None
-    if body is None or len(body) > MAX_WEBHOOK_BODY_BYTES:
-        logger.warning("Meta webhook refused: body over 3 MB")
-        return HttpResponse("Payload Too Large", status=413, content_type="text/plain")
-
-    try:
-        event = services.receive_webhook(
+        # The declared length first: an oversized body is refused without being read.
+        intake.check_body_size(_declared_length(request))
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            raise intake.WebhookTooLarge("body over the upload limit") from None
+        event = intake.receive_webhook(
             body=body, headers=dict(request.headers), remote_ip=remote_ip
         )
-    except services.WebhookRejected as exc:
-        logger.warning(
-            "Meta webhook refused (%s): %s [from %s]", exc.http_status, exc.reason, remote_ip
-        )
-        return HttpResponse(
-            _REASONS.get(exc.http_status, "Bad Request"),
-            status=exc.http_status,
-            content_type="text/plain",
-        )
+    except intake.WebhookRejected as exc:
+        status = rejection_status(exc)
+        logger.warning("Meta webhook refused (%s): %s [from %s]", status, exc.reason, remote_ip)
+        return HttpResponse(_REASONS[status], status=status, content_type="text/plain")
     except Exception:
         # Stored but not processed: a non-200 makes Meta deliver it again (processing is
         # idempotent), and the event waits in the admin for a replay.
@@ -78,4 +76,16 @@ def _receive(request: HttpRequest) -> HttpResponse:
     return HttpResponse("OK", content_type="text/plain")
 
 
-_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
+def rejection_status(exc: intake.WebhookRejected) -> int:
+    """The HTTP status for a refusal: its class's, else the nearest base class's, else 400."""
+    for cls in type(exc).__mro__:
+        if cls in REJECTION_STATUS:
+            return REJECTION_STATUS[cls]
+    return 400
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0

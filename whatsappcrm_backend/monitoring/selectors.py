@@ -26,7 +26,9 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from conversations.models import Contact, Message
 from customer_data.models import PAYNOW_METHODS, Payment, PaymentStatus
+from meta_integration.models import WebhookEvent
 
 FINISHED_STATUSES = (
     PaymentStatus.SUCCESSFUL,
@@ -343,22 +345,16 @@ def pending_paynow_payments_older_than(minutes: float, *, now: datetime | None =
     )
 
 
-def failed_outbound_messages(window: Window) -> QuerySet:
-    Message = _model("conversations.Message")
-    if Message is None:
-        return Payment.objects.none()
+def failed_outbound_messages(window: Window) -> QuerySet[Message]:
     return (
-        Message.objects.filter(direction="out", status="failed")
+        Message.objects.filter(direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED)
         .filter(Q(failed_at__isnull=True, created_at__gte=window.since) | _in(window, "failed_at"))
         .select_related("contact")
         .order_by("-created_at")
     )
 
 
-def contacts_waiting_for_agent() -> QuerySet:
-    Contact = _model("conversations.Contact")
-    if Contact is None or not hasattr(Contact, "needs_human_intervention"):
-        return Payment.objects.none()
+def contacts_waiting_for_agent() -> QuerySet[Contact]:
     return Contact.objects.filter(needs_human_intervention=True).order_by("-last_seen")
 
 
@@ -382,14 +378,12 @@ class WebhookFailures:
 def webhook_failures(window: Window) -> WebhookFailures:
     """Webhooks refused (bad signature / hash) or whose processing raised, in ``window``."""
     counts: dict[str, int] = {}
-    WebhookEvent = _model("meta_integration.WebhookEvent")
-    if WebhookEvent is not None:
-        counts.update(
-            WebhookEvent.objects.filter(_in(window, "received_at")).aggregate(
-                meta_invalid_signature=Count("pk", filter=Q(signature_valid=False)),
-                meta_errored=Count("pk", filter=Q(signature_valid=True) & ~Q(error="")),
-            )
+    counts.update(
+        WebhookEvent.objects.filter(_in(window, "received_at")).aggregate(
+            meta_invalid_signature=Count("pk", filter=Q(valid=False)),
+            meta_errored=Count("pk", filter=Q(valid=True) & ~Q(exception="")),
         )
+    )
     PaynowStatusUpdate = _model("paynow_integration.PaynowStatusUpdate")
     if PaynowStatusUpdate is not None:
         counts.update(
