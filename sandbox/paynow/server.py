@@ -35,6 +35,9 @@ class _Server(ThreadingHTTPServer):
 class PaynowHandler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "PaynowEmulator/1.0"
+    # No ~40 ms Nagle / delayed-ACK stall between the header and body writes (see the WhatsApp
+    # emulator's handler): an emulator must not be slower than the service it stands in for.
+    disable_nagle_algorithm = True
 
     # -- plumbing --
 

@@ -409,6 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
     emulator: WhatsAppEmulator
     protocol_version = "HTTP/1.1"
     server_version = "WhatsAppEmulator/1.0"
+    # Headers and body go out in separate writes: without TCP_NODELAY every answer on a kept-alive
+    # connection waits ~40 ms for the client's delayed ACK (Nagle), which Meta's servers do not.
+    disable_nagle_algorithm = True
 
     def _handle(self) -> None:
         split = urlsplit(self.path)
