@@ -944,3 +944,34 @@ def run_wrk(
         "load_before": load_before,
         "load_after": load_average(),
     }
+
+
+# --- pending Paynow payments, started as travellers start them ---------------------------------
+
+FLOWS_PATH = "/crm-api/flows/paynow-payment-webhook/"
+
+
+def start_pending_payments(
+    site: str, paynow_url: str, count: int, public_pem: bytes, *, amount: Decimal, deadline: float
+) -> list[dict]:
+    """`count` bookings, each with a payment form submitted with EcoCash through our Flows data
+    endpoint (so each starts a pending Paynow payment by our real path, and the emulator holds
+    its transaction, ``Sent``). Returns the emulator's transactions (Paynow's view of them)."""
+    import httpx
+
+    bookings = create_bookings(count, "2637840", amount=amount * 2)
+    tokens = create_payment_form(bookings, amount)
+    from django.db import connections
+
+    connections.close_all()
+    answers = submit_payment_forms(
+        site + FLOWS_PATH, tokens, public_pem, concurrency=8, deadline=deadline
+    )
+    refused = [outcome for _t, outcome in answers if outcome != "SUCCESS"]
+    if refused:
+        raise SystemExit(f"{len(refused)} payment forms not accepted, e.g. {refused[:5]}")
+    with httpx.Client(timeout=60) as client:
+        transactions = client.get(paynow_url + "/_control/transactions").json()["transactions"]
+    if len(transactions) != count:
+        raise SystemExit(f"{len(transactions)} Paynow transactions for {count} payment forms")
+    return transactions
