@@ -39,8 +39,9 @@ run: install
 demo: install
 	$(BIN)/python scripts/demo.py --site http://$(HOST):$(PORT)
 
+# Every benchmark, one table (BENCH_ARGS: --quick, --full, --only ack,..., --profile).
 bench: install-dev
-	$(BIN)/python benchmarks/flow_endpoint_latency.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
