@@ -528,32 +528,35 @@ def list_reply_message(wa_id: str, row_id: str, title: str, context_id: str = ""
 
 
 def webhook_body(
-    messages: list[dict], profiles: dict[str, str], phone_number_id: str = META_PHONE_NUMBER_ID
+    messages: list[dict],
+    profiles: dict[str, str],
+    phone_number_id: str = META_PHONE_NUMBER_ID,
+    *,
+    statuses: list[dict] | None = None,
 ) -> bytes:
-    """Meta's ``messages`` webhook envelope around `messages` (profile names by wa_id).
-    Shape: tests/fixtures/meta/text.json and multiple_messages.json (Meta's webhook reference)."""
+    """Meta's ``messages`` webhook envelope around `messages` (profile names by wa_id), or
+    around `statuses`. Shape: tests/fixtures/meta/text.json, multiple_messages.json and
+    status_delivered.json (Meta's webhook reference)."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {
+            "display_phone_number": META_DISPLAY_NUMBER,
+            "phone_number_id": phone_number_id,
+        },
+    }
+    if statuses is not None:
+        value["statuses"] = statuses
+    else:
+        value["contacts"] = [
+            {"profile": {"name": name}, "wa_id": wa_id} for wa_id, name in profiles.items()
+        ]
+        value["messages"] = messages
     body = {
         "object": "whatsapp_business_account",
         "entry": [
             {
                 "id": META_WABA_ID,
-                "changes": [
-                    {
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": META_DISPLAY_NUMBER,
-                                "phone_number_id": phone_number_id,
-                            },
-                            "contacts": [
-                                {"profile": {"name": name}, "wa_id": wa_id}
-                                for wa_id, name in profiles.items()
-                            ],
-                            "messages": messages,
-                        },
-                        "field": "messages",
-                    }
-                ],
+                "changes": [{"value": value, "field": "messages"}],
             }
         ],
     }
