@@ -322,7 +322,7 @@ def check(sent, in_flight, bodies, big_bodies, redis, bare_url) -> dict:
 def _q_invalid():
     from django.db.models import Q
 
-    return Q(signature_valid=False)
+    return Q(valid=False)
 
 
 def profile_ours(

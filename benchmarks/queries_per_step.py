@@ -72,8 +72,10 @@ def main() -> int:
         call_command("seed_demo", verbosity=0)
         call_command("load_flow_definitions", verbosity=0)
         recorder = Recorder()
-        task_prerun.connect(lambda task=None, **_: recorder.stack.append(f"task {task.name}"))
-        task_postrun.connect(lambda **_: recorder.stack.pop())
+        task_prerun.connect(  # weak=False: a lambda has no other reference to keep it alive
+            lambda task=None, **_: recorder.stack.append(f"   task {task.name}"), weak=False
+        )
+        task_postrun.connect(lambda **_: recorder.stack.pop(), weak=False)
         client = Client()
 
         def post(step: str, path: str, body: bytes, content_type: str, **headers):
