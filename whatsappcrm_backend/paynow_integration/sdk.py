@@ -12,6 +12,7 @@ import hmac
 import logging
 import re
 import ssl
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -274,19 +275,34 @@ class PaynowSDK:
         self.remote_url = remote_url
         self.initiate_url = _sibling_url(remote_url, "initiatetransaction")
         self.trace_url = _sibling_url(remote_url, "trace")
-        self._client = httpx.Client(
-            timeout=timeout or DEFAULT_TIMEOUT,
-            transport=transport,
-            verify=_tls_context(),
-            follow_redirects=False,
-            headers={"Accept": "application/x-www-form-urlencoded, text/plain, */*"},
-        )
+        self._timeout = timeout or DEFAULT_TIMEOUT
+        self._transport = transport
+        self._client_lock = threading.Lock()
+        self._http: httpx.Client | None = None
+
+    @property
+    def _client(self) -> httpx.Client:
+        """The connection pool, made on first use: verifying a status update needs none."""
+        if self._http is None:
+            with self._client_lock:
+                if self._http is None:
+                    self._http = httpx.Client(
+                        timeout=self._timeout,
+                        transport=self._transport,
+                        verify=_tls_context(),
+                        follow_redirects=False,
+                        headers={"Accept": "application/x-www-form-urlencoded, text/plain, */*"},
+                    )
+        return self._http
 
     def __repr__(self) -> str:  # never show the key
         return f"PaynowSDK(integration_id={self.integration_id!r}, remote_url={self.remote_url!r})"
 
     def close(self) -> None:
-        self._client.close()
+        with self._client_lock:
+            client, self._http = self._http, None
+        if client is not None:
+            client.close()
 
     def __enter__(self) -> PaynowSDK:
         return self
@@ -301,8 +317,32 @@ class PaynowSDK:
         fields = [(key, value) for key, value in fields if key.lower() != "hash"]
         return [*fields, ("hash", compute_hash(fields, self.__key))]
 
-    def verify(self, fields: Fields) -> bool:
+    def verify_ipn_callback(self, fields: Fields) -> bool:
+        """True if a message from Paynow (a status update POSTed to our result URL, or a
+        reply to a poll, trace or initiation) carries the hash our integration key gives it.
+
+        This is the one verification every Paynow message passes before anything reads it
+        (the IPN intake calls it; `verify` is the same method). `fields` are the (name, value)
+        pairs as received, decoded once (`parse_form`). It checks, as Paynow's "Validating
+        Hash" page and docs/PROTOCOLS.md say:
+
+        - the message has exactly one `hash` field, its name matched case-insensitively
+          (Paynow has sent `Hash=`); none, or two, is a mismatch (fail closed);
+        - the expected hash is over the values of **every** field received except `hash`,
+          in the order received, raw (URL-decoded, never re-encoded: the official SDKs'
+          encoding is what breaks their hashes), including fields we do not know (`token`,
+          instrument fields): a fixed list of fields would break when Paynow adds one;
+        - followed by our integration key, lower-cased; SHA-512 over the UTF-8 bytes, as
+          uppercase hex;
+        - compared with the received hash (surrounding spaces dropped, upper-cased) in
+          constant time (`hmac.compare_digest`), so timing tells an attacker nothing.
+
+        Field names are not hashed, so a renamed field is only caught when a value we need
+        is missing; the callers check that. Never raises; never logs the key.
+        """
         return verify_hash(fields, self.__key)
+
+    verify = verify_ipn_callback
 
     # -- initiation --
 

@@ -45,7 +45,6 @@ from .sdk import (
     PaynowUnavailable,
     StatusUpdate,
     parse_form,
-    verify_hash,
 )
 
 logger = logging.getLogger(__name__)
@@ -421,7 +420,7 @@ def record_status_message(
     except PaynowNotConfigured:
         _reject(entry, "No active Paynow configuration to verify with")
         return entry, 503  # stored; Paynow retries once staff configure it
-    if not verify_hash(fields, config.integration_key):
+    if not sdk_for(config).verify_ipn_callback(fields):
         # Nothing from an unverified message goes into the log line (it is attacker text).
         logger.warning("Invalid IPN signature", extra={"booking_reference": "-"})
         _reject(entry, "Invalid IPN signature", valid=False)
