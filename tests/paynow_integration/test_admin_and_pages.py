@@ -1,5 +1,7 @@
 """Paynow admin (masked key, one active config), the return page, and the system check."""
 
+import re
+
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
@@ -35,6 +37,7 @@ def test_admin_masks_key_and_keeps_it_when_left_blank(admin_client, paynow_confi
             "integration_key": "",
             "api_base_url": paynow_config.api_base_url,
             "auth_email": "new@kalaisafaris.example",
+            "mode": "test",
             "is_active": "on",
         },
     )
@@ -42,6 +45,31 @@ def test_admin_masks_key_and_keeps_it_when_left_blank(admin_client, paynow_confi
     paynow_config.refresh_from_db()
     assert paynow_config.integration_key == INTEGRATION_KEY
     assert paynow_config.auth_email == "new@kalaisafaris.example"
+
+
+def test_admin_mode_is_explained_to_staff_and_saved(admin_client, paynow_config):
+    url = reverse("admin:paynow_integration_paynowconfig_change", args=[paynow_config.pk])
+    page = admin_client.get(url).content.decode()
+    assert '<option value="test" selected>Test</option>' in page
+    assert '<option value="live">Live</option>' in page
+    help_text = PaynowConfig._meta.get_field("mode").help_text
+    assert "Paynow starts every new integration in test mode" in help_text
+    assert help_text in page
+    assert not re.search(r"\b[A-Z]{2,}_[A-Z_]+\b", help_text)  # no setting names for staff
+    response = admin_client.post(
+        url,
+        {
+            "integration_id": paynow_config.integration_id,
+            "integration_key": "",
+            "api_base_url": paynow_config.api_base_url,
+            "auth_email": paynow_config.auth_email,
+            "mode": "live",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    paynow_config.refresh_from_db()
+    assert paynow_config.mode == PaynowConfig.Mode.LIVE
 
 
 def test_guide_admin_path_exists(admin_client):

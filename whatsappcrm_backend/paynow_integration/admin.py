@@ -25,7 +25,14 @@ class PaynowConfigForm(forms.ModelForm):
 
     class Meta:
         model = PaynowConfig
-        fields = ["integration_id", "integration_key", "api_base_url", "auth_email", "is_active"]
+        fields = [
+            "integration_id",
+            "integration_key",
+            "api_base_url",
+            "auth_email",
+            "mode",
+            "is_active",
+        ]
 
     def clean_integration_key(self):
         key = self.cleaned_data.get("integration_key", "").strip()
@@ -50,8 +57,15 @@ class PaynowConfigForm(forms.ModelForm):
 @admin.register(PaynowConfig)
 class PaynowConfigAdmin(admin.ModelAdmin):
     form = PaynowConfigForm
-    list_display = ("integration_id", "masked_key", "api_base_url", "auth_email", "is_active")
-    list_filter = ("is_active",)
+    list_display = (
+        "integration_id",
+        "masked_key",
+        "api_base_url",
+        "auth_email",
+        "mode",
+        "is_active",
+    )
+    list_filter = ("is_active", "mode")
 
     @admin.display(description="Integration key")
     def masked_key(self, obj):

@@ -9,6 +9,12 @@ from .constants import DEFAULT_REMOTE_URL
 
 
 class PaynowConfig(models.Model):
+    class Mode(models.TextChoices):
+        """Where Paynow has the integration: every new one starts in test mode."""
+
+        TEST = "test", "Test"
+        LIVE = "live", "Live"
+
     integration_id = models.CharField("Integration ID", max_length=32)
     integration_key = EncryptedTextField(
         "Integration key", help_text="Stored encrypted; never shown again after saving."
@@ -24,6 +30,16 @@ class PaynowConfig(models.Model):
         "Auth e-mail",
         blank=True,
         help_text="In test mode Paynow requires the merchant account's own login e-mail here.",
+    )
+    mode = models.CharField(
+        "Mode",
+        max_length=4,
+        choices=Mode.choices,
+        default=Mode.TEST,
+        help_text="Paynow starts every new integration in test mode: payments are simulated, only "
+        "Paynow's test phone numbers can pay, and the Auth e-mail must be your Paynow login "
+        "e-mail. Choose Live only after Paynow has activated the integration for real payments, "
+        "so that it matches what the Paynow dashboard shows.",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

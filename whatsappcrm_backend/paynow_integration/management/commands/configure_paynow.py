@@ -28,9 +28,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--api-base-url", default=DEFAULT_REMOTE_URL)
         parser.add_argument("--auth-email", default="", help="merchant login e-mail (test mode)")
+        parser.add_argument(
+            "--mode",
+            choices=PaynowConfig.Mode.values,
+            default=PaynowConfig.Mode.TEST,
+            help="where Paynow has the integration: test (every new one) or live",
+        )
 
     @transaction.atomic
-    def handle(self, *args, integration_id, integration_key_env, api_base_url, auth_email, **kw):
+    def handle(
+        self, *args, integration_id, integration_key_env, api_base_url, auth_email, mode, **kw
+    ):
         key = os.environ.get(integration_key_env, "").strip()
         if not key:
             raise CommandError(f"Set the integration key in ${integration_key_env}.")
@@ -46,8 +54,10 @@ class Command(BaseCommand):
         config.integration_key = key
         config.api_base_url = api_base_url
         config.auth_email = auth_email
+        config.mode = mode
         config.is_active = True
         config.save()
         self.stdout.write(
-            f"Paynow configuration active: integration {integration_id} at {api_base_url}"
+            f"Paynow configuration active: integration {integration_id} ({mode} mode) at "
+            f"{api_base_url}"
         )
