@@ -328,7 +328,8 @@ class PaynowState:
             raise InitiationError("Invalid Id.")
         if not hash_matches(fields, integration.integration_key):
             expected = paynow_hash(fields, integration.integration_key)
-            raise InitiationError(f"Invalid Hash. Hash should start with: {expected[:6]}")
+            # Two spaces, as on the wire (README: "Rules and their sources").
+            raise InitiationError(f"Invalid Hash.  Hash should start with: {expected[:6]}")
         if values.get("status", "").lower() != "message":
             raise InitiationError("Invalid status field")
         return integration

@@ -102,4 +102,4 @@ def test_official_sdk_sees_emulator_errors(official, merchant_email):
     wrong.URL_INITIATE_MOBILE_TRANSACTION = official.URL_INITIATE_MOBILE_TRANSACTION
     response = wrong.send_mobile(payment, "0771111111", "ecocash")
     assert not response.success
-    assert response.data["error"].startswith("Invalid Hash. Hash should start with: ")
+    assert response.data["error"].startswith("Invalid Hash.  Hash should start with: ")

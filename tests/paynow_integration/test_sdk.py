@@ -471,7 +471,7 @@ def test_innbucks_code_and_expiry(sdk, merchant_email):
 
 
 def test_wrong_key_or_id_is_refused(make_sdk, merchant_email):
-    with pytest.raises(PaynowGatewayError, match=r"^Invalid Hash\. Hash should start with: "):
+    with pytest.raises(PaynowGatewayError, match=r"^Invalid Hash\.  Hash should start with: "):
         express(make_sdk(integration_key="not-the-key"), merchant_email)
     with pytest.raises(PaynowGatewayError, match=r"^Invalid Id\.$"):
         express(make_sdk(integration_id="9999"), merchant_email)

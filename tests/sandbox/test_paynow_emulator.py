@@ -126,7 +126,7 @@ def test_wrong_hash_names_the_start_of_the_right_one(paynow_emulator):
     reply = dict(initiate(paynow_emulator, key="wrong-key", merchanttrace="fixed-trace"))
     assert set(reply) == {"status", "error"}  # errors carry no hash
     assert reply["status"] == "Error"
-    prefix = "Invalid Hash. Hash should start with: "
+    prefix = "Invalid Hash.  Hash should start with: "  # two spaces, as Paynow
     assert reply["error"].startswith(prefix)
     hint = reply["error"][len(prefix) :]
     assert len(hint) >= 4 and sha(fields).startswith(hint)
@@ -293,10 +293,11 @@ def test_poll_unknown_guid(paynow_emulator):
     assert dict(parse_qsl(response.text)) == {"status": "Error", "error": "Invalid poll url"}
 
 
-def trace(paynow_emulator, merchant_trace: str, key: str = KEY) -> list[tuple[str, str]]:
-    body = urlencode(
-        sign([("id", "1201"), ("merchanttrace", merchant_trace), ("status", "Message")], key)
-    )
+def trace(
+    paynow_emulator, merchant_trace: str, key: str = KEY, integration_id: str = "1201"
+) -> list[tuple[str, str]]:
+    fields = [("id", integration_id), ("merchanttrace", merchant_trace), ("status", "Message")]
+    body = urlencode(sign(fields, key))
     response = HTTP.post(
         paynow_emulator.trace_url,
         content=body,
@@ -316,6 +317,27 @@ def test_trace_endpoint(paynow_emulator):
     ]
     refused = dict(trace(paynow_emulator, "pay-3-attempt-1", key="wrong"))
     assert refused["status"] == "Error" and "hash" not in refused
+
+
+def test_trace_with_a_wrong_key_or_an_unknown_id_is_an_error_not_a_not_found(paynow_emulator):
+    """What `paynow_check` relies on: Paynow checks the id, then our hash, before it looks for
+    the trace, and answers both failures with an unhashed Error (sources: README, "Rules and
+    their sources"), never with NotFound."""
+    fields = [("id", "1201"), ("merchanttrace", "check-never-used"), ("status", "Message")]
+    expected = sha(fields)
+    assert trace(paynow_emulator, "check-never-used", key="not-the-key") == [
+        ("status", "Error"),
+        ("error", f"Invalid Hash.  Hash should start with: {expected[:6]}"),
+    ]
+    assert trace(paynow_emulator, "check-never-used", integration_id="4242") == [
+        ("status", "Error"),
+        ("error", "Invalid Id."),
+    ]
+    # The right id and key: a NotFound hashed with the key, which proves both.
+    assert trace(paynow_emulator, "check-never-used") == [
+        ("status", "NotFound"),
+        ("hash", sha([("status", "NotFound")])),
+    ]
 
 
 RETURN_URL = "https://safari.example.com/crm-api/paynow/return/?reference=BK-2026-0042"
