@@ -693,8 +693,8 @@ def create_payment_form(bookings: list, amount: Decimal) -> list[str]:
     from django.utils import timezone
 
     from flows.definitions.payment_whatsapp_flow import PAYMENT_WHATSAPP_FLOW
+    from flows.form_tokens import new_token_id, sign_flow_token
     from flows.models import FlowFormSession, WhatsAppFlow
-    from flows.payment_form import new_token_id, sign_flow_token
 
     flow = WhatsAppFlow.objects.filter(name="payment_whatsapp_flow").first()
     if flow is None:

@@ -66,6 +66,7 @@ def django_env(args: argparse.Namespace) -> dict[str, str]:
     env.setdefault("DEBUG", "true")
     env.setdefault("SITE_URL", f"http://{args.host}:{args.port}")
     env.setdefault("WHATSAPP_FLOW_PRIVATE_KEY_PATH", str(FLOW_KEY))
+    env.setdefault("PAYNOW_CARD_ENABLED", "true")  # the emulator serves the card checkout
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

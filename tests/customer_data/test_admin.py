@@ -8,6 +8,7 @@ from django.urls import reverse
 from conversations.models import Contact
 from customer_data import services
 from customer_data.models import Booking, Payment, PaymentStatus
+from tests.customer_data.support import pay
 
 pytestmark = pytest.mark.django_db
 
@@ -20,9 +21,7 @@ def staff_client(client, admin_user):
 
 def test_admin_pages_render(staff_client, make_booking):
     booking = make_booking(total="100.00")
-    payment = services.create_payment(
-        booking=booking, amount=Decimal("50.00"), payment_method="bank_transfer", source="staff"
-    )
+    payment = pay(booking, "50.00", "bank_transfer", source="staff")
     for url in [
         reverse("admin:index"),
         reverse("admin:customer_data_booking_changelist"),
@@ -44,9 +43,7 @@ def test_admin_is_refused_to_anonymous(client):
 
 def test_mark_as_received_action_goes_through_the_service(staff_client, make_booking):
     booking = make_booking(total="100.00")
-    payment = services.create_payment(
-        booking=booking, amount=Decimal("100.00"), payment_method="omari", source="staff"
-    )
+    payment = pay(booking, "100.00", "omari", source="staff")
     response = staff_client.post(
         reverse("admin:customer_data_payment_changelist"),
         {"action": "mark_as_received", "_selected_action": [payment.pk]},
@@ -61,14 +58,10 @@ def test_mark_as_received_action_goes_through_the_service(staff_client, make_boo
     assert payment.events.filter(source="staff", new_status="successful", applied=True).count() == 1
 
 
-def test_reject_action_and_refusal_of_gateway_payments(staff_client, make_booking):
+def test_reject_action_and_refusal_of_gateway_payments(staff_client, make_booking, paynow_config):
     booking = make_booking(total="100.00")
-    manual = services.create_payment(
-        booking=booking, amount=Decimal("30.00"), payment_method="bank_transfer", source="staff"
-    )
-    gateway = services.create_payment(
-        booking=booking, amount=Decimal("30.00"), payment_method="paynow_ecocash", source="flow"
-    )
+    manual = pay(booking, "30.00", "bank_transfer", source="staff")
+    gateway = pay(booking, "30.00", "paynow_ecocash", source="flow")
     url = reverse("admin:customer_data_payment_changelist")
     staff_client.post(url, {"action": "reject", "_selected_action": [manual.pk]})
     response = staff_client.post(
@@ -83,9 +76,7 @@ def test_reject_action_and_refusal_of_gateway_payments(staff_client, make_bookin
 
 def test_payment_money_fields_are_read_only(staff_client, make_booking):
     booking = make_booking(total="100.00")
-    payment = services.create_payment(
-        booking=booking, amount=Decimal("30.00"), payment_method="cash", source="staff"
-    )
+    payment = pay(booking, "30.00", "cash", source="staff")
     response = staff_client.post(
         reverse("admin:customer_data_payment_change", args=[payment.pk]),
         {
@@ -93,7 +84,6 @@ def test_payment_money_fields_are_read_only(staff_client, make_booking):
             "status": "successful",
             "phone_number": "",
             "email": "",
-            "instructions": "",
             "notes": "edited by staff",
             "events-TOTAL_FORMS": "0",
             "events-INITIAL_FORMS": "0",
@@ -119,7 +109,7 @@ def test_adding_a_payment_in_the_admin_checks_the_balance(staff_client, make_boo
         "events-INITIAL_FORMS": 0,
     }
     response = staff_client.post(url, form, follow=True)
-    assert "more than the balance" in response.content.decode()
+    assert "more than the balance due" in response.content.decode()
     assert not Payment.objects.filter(booking=booking).exists()
     staff_client.post(url, {**form, "amount": "40.00"}, follow=True)
     created = Payment.objects.get(booking=booking)
@@ -141,9 +131,7 @@ def test_booking_search_by_phone_reference_email(staff_client, make_booking, que
 
 def test_booking_page_shows_the_payment_history(staff_client, make_booking, admin_user):
     booking = make_booking(total="100.00")
-    payment = services.create_payment(
-        booking=booking, amount=Decimal("40.00"), payment_method="cash", source="staff"
-    )
+    payment = pay(booking, "40.00", "cash", source="staff")
     services.mark_payment_received(payment=payment, actor=admin_user)
     services.reject_payment(payment=payment, actor=admin_user)  # refused: already successful
     page = staff_client.get(
@@ -154,14 +142,12 @@ def test_booking_page_shows_the_payment_history(staff_client, make_booking, admi
     assert "pending → successful" in page and "refused" in page
 
 
-def test_payment_status_follows_the_money_and_staff_cancel_by_action(staff_client, make_booking):
+def test_payment_status_follows_the_money_and_staff_cancel_by_action(
+    staff_client, make_booking, paynow_config
+):
     booking = make_booking(total="100.00")
-    manual = services.create_payment(
-        booking=booking, amount=Decimal("30.00"), payment_method="bank_transfer", source="flow"
-    )
-    prompt = services.create_payment(
-        booking=booking, amount=Decimal("50.00"), payment_method="paynow_ecocash", source="flow"
-    )
+    manual = pay(booking, "30.00", "bank_transfer", source="flow")
+    prompt = pay(booking, "50.00", "paynow_ecocash", source="flow")
     change = reverse("admin:customer_data_booking_change", args=[booking.pk])
     assert 'name="payment_status"' not in staff_client.get(change).content.decode()
     staff_client.post(
@@ -179,19 +165,16 @@ def test_payment_status_follows_the_money_and_staff_cancel_by_action(staff_clien
     services.transition_payment(payment_id=prompt.pk, new_status="successful", source="ipn")
     booking.refresh_from_db()
     assert (booking.amount_paid, booking.payment_status) == (Decimal("50.00"), "cancelled")
-    with pytest.raises(services.PaymentValidationError, match="cancelled"):
-        services.create_payment(
-            booking=booking, amount=Decimal("10.00"), payment_method="cash", source="staff"
-        )
+    from customer_data.checkout import Payer, RefusalReason, request_payment
 
-
-def test_staff_cannot_reject_a_live_gateway_payment(make_booking, admin_user):
-    payment = services.create_payment(
-        booking=make_booking(total="100.00"),
-        amount=Decimal("50.00"),
-        payment_method="paynow_innbucks",
-        source="flow",
+    refused = request_payment(
+        booking=booking, amount=Decimal("10.00"), method="cash", payer=Payer(), source="staff"
     )
+    assert refused.reason == RefusalReason.BOOKING_CANCELLED and refused.payment is None
+
+
+def test_staff_cannot_reject_a_live_gateway_payment(make_booking, admin_user, paynow_config):
+    payment = pay(make_booking(total="100.00"), "50.00", "paynow_innbucks", source="flow")
     with pytest.raises(services.PaymentValidationError, match="settled by the gateway"):
         services.reject_payment(payment=payment, actor=admin_user)
     payment.refresh_from_db()
@@ -204,11 +187,11 @@ def test_admin_add_payment_offers_manual_methods_only(staff_client):
     assert 'value="paynow_' not in page
 
 
-def test_staff_record_a_refund_and_the_booking_gives_the_money_back(staff_client, make_booking):
+def test_staff_record_a_refund_and_the_booking_gives_the_money_back(
+    staff_client, make_booking, paynow_config
+):
     booking = make_booking(total="100.00")
-    payment = services.create_payment(
-        booking=booking, amount=Decimal("100.00"), payment_method="paynow_ecocash", source="flow"
-    )
+    payment = pay(booking, "100.00", "paynow_ecocash", source="flow")
     services.transition_payment(payment_id=payment.pk, new_status="successful", source="ipn")
     staff_client.post(
         reverse("admin:customer_data_payment_changelist"),
@@ -219,3 +202,54 @@ def test_staff_record_a_refund_and_the_booking_gives_the_money_back(staff_client
     assert payment.status == PaymentStatus.REFUNDED
     assert (booking.amount_paid, booking.payment_status) == (Decimal("0.00"), "refunded")
     assert payment.events.get(new_status="refunded").source == "staff"
+
+
+def test_a_refused_manual_payment_is_not_logged_as_added(staff_client, make_booking):
+    from django.contrib.admin.models import LogEntry
+
+    booking = make_booking(total="100.00")
+    response = staff_client.post(
+        reverse("admin:customer_data_payment_add"),
+        {
+            "booking": booking.pk,
+            "amount": "150.00",
+            "currency": "USD",
+            "payment_method": "cash",
+            "events-TOTAL_FORMS": 0,
+            "events-INITIAL_FORMS": 0,
+        },
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Not recorded" in page and "was added successfully" not in page
+    assert not LogEntry.objects.exists() and not Payment.objects.exists()
+
+
+def test_the_payment_page_shows_the_gateway_details_collapsed(
+    staff_client, make_booking, paynow_config
+):
+    from paynow_integration.models import PaynowAttempt
+
+    payment = pay(make_booking(total="100.00"), "50.00", "paynow_innbucks")
+    attempt = PaynowAttempt.objects.get(payment=payment)
+    page = staff_client.get(
+        reverse("admin:customer_data_payment_change", args=[payment.pk])
+    ).content.decode()
+    assert "Gateway details" in page and "collapse" in page
+    assert attempt.paynow_reference in page and attempt.authorization_code in page
+    assert attempt.merchant_trace in page
+
+
+def test_staff_check_a_payment_with_the_gateway(staff_client, make_booking, paynow_config):
+    from paynow_integration.models import PaynowAttempt
+
+    payment = pay(make_booking(total="100.00"), "50.00", "paynow_ecocash")
+    attempt = PaynowAttempt.objects.get(payment=payment)
+    response = staff_client.post(
+        reverse("admin:customer_data_payment_changelist"),
+        {"action": "check_with_gateway", "_selected_action": [payment.pk]},
+        follow=True,
+    )
+    assert f"{payment.reference}: says Sent; payment pending." in response.content.decode()
+    attempt.refresh_from_db()
+    assert attempt.check_attempts == 1

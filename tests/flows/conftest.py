@@ -76,8 +76,8 @@ def booking(make_booking, contact):
 @pytest.fixture
 def make_form(published_flow, contact, booking):
     """A form session as ``send_payment_form`` makes it: ``(session, flow_token)``."""
+    from flows.form_tokens import new_token_id, sign_flow_token
     from flows.models import FlowFormSession
-    from flows.payment_form import new_token_id, sign_flow_token
 
     def make(amount="100.00", purpose="deposit", expires_in=timedelta(hours=1), **fields):
         session = FlowFormSession.objects.create(

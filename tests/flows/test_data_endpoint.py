@@ -12,8 +12,9 @@ import pytest
 from pywa.utils import default_flow_request_decryptor, default_flow_response_encryptor
 
 from customer_data.models import Payment
+from flows.copy import FORM_UNEXPECTED
+from flows.form_tokens import sign_flow_token
 from flows.models import FlowFormSession
-from flows.payment_form import UNEXPECTED_MESSAGE, sign_flow_token
 from tests.flows import support as s
 
 
@@ -125,8 +126,8 @@ def test_innbucks_answer_carries_the_code(endpoint, make_form, booking, paynow_c
 @pytest.mark.parametrize(
     ("method", "phone", "email", "expected"),
     [
-        ("onemoney", "0781234567", None, "is not an OneMoney number"),  # wrong network
-        ("ecocash", "12-34-5x", None, "doesn't look right"),  # not a phone number
+        ("onemoney", "0781234567", None, "078… is not a OneMoney number"),  # wrong network
+        ("ecocash", "12-34-5x", None, "Zimbabwean mobile"),  # not a phone number
         ("ecocash", "0791234567", None, "Zimbabwean mobile"),
         ("ecocash", "0781234567", "not-an-email", "valid e-mail"),
         ("mpesa", "0781234567", None, "Choose EcoCash, OneMoney or InnBucks"),
@@ -156,7 +157,10 @@ def test_paynow_refusal_is_the_error_screen(endpoint, make_form, booking, paynow
     with caplog.at_level(logging.WARNING):
         answer = endpoint.submit(token, method="ecocash", phone="0774444444")
     assert answer.status == 200 and answer.screen == "ERROR"
-    assert "Insufficient balance" in answer.data["error_message"]
+    # Our words for the payer ("no money was taken"); Paynow's text is kept for staff.
+    assert "no money was taken" in answer.data["error_message"]
+    assert "Insufficient balance" not in answer.data["error_message"]
+    assert "Insufficient balance" in Payment.objects.get(booking=booking).notes
     assert answer.data["booking_reference"] == booking.booking_reference
     assert any(
         getattr(r, "booking_reference", "") == booking.booking_reference for r in caplog.records
@@ -167,24 +171,24 @@ def test_paynow_not_configured_is_the_error_screen(endpoint, make_form, booking)
     _, token = make_form()
     answer = endpoint.submit(token)
     assert answer.status == 200 and answer.screen == "ERROR"
-    assert "not available right now" in answer.data["error_message"]
+    assert "aren't available right now" in answer.data["error_message"]
     assert _payments(booking) == []
 
 
 def test_unexpected_failure_is_a_safe_error_screen_never_a_500(
     endpoint, make_form, booking, paynow_config, monkeypatch, caplog
 ):
-    from paynow_integration import services
+    from flows import payment_form
 
     def explode(*args, **kwargs):
         raise RuntimeError("connection to db-primary:5432 failed, password=hunter2")
 
-    monkeypatch.setattr(services.PaynowService, "initiate_payment", explode)
+    monkeypatch.setattr(payment_form, "request_payment", explode)
     _, token = make_form()
     with caplog.at_level(logging.ERROR):
         answer = endpoint.submit(token)
     assert answer.status == 200 and answer.screen == "ERROR"
-    assert answer.data["error_message"] == UNEXPECTED_MESSAGE
+    assert answer.data["error_message"] == FORM_UNEXPECTED
     assert b"hunter2" not in answer.content and "hunter2" not in json.dumps(answer.answer)
     [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert record.booking_reference == booking.booking_reference

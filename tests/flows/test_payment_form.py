@@ -12,15 +12,10 @@ from django.utils import timezone
 
 from conversations.models import Message
 from customer_data.models import Payment
-from flows import payment_form
+from flows import copy, payment_form
+from flows.form_tokens import FlowTokenInvalid, sign_flow_token, token_id_from
 from flows.models import FlowFormSession, WhatsAppFlow
-from flows.payment_form import (
-    FlowTokenInvalid,
-    handle_form_completion,
-    send_payment_form,
-    sign_flow_token,
-    token_id_from,
-)
+from flows.payment_form import handle_form_completion, send_payment_form
 from tests.flows import support as s
 
 
@@ -128,17 +123,28 @@ def _nfm_reply(contact, meta_config, response: dict, wamid="wamid.in.1") -> Mess
     )
 
 
-def _started_payment(booking, method="paynow_ecocash", **fields) -> Payment:
+def _started_payment(booking, method="paynow_ecocash", code="", **fields) -> Payment:
+    """A payment as Paynow left it after accepting the request (rows as the checkout and
+    the Paynow gateway write them)."""
+    from paynow_integration.models import PaynowAttempt
+
     values = {
         "booking": booking,
         "amount": Decimal("100.00"),
         "payment_method": method,
         "phone_number": "0771234123",
         "email": "tendai@example.com",
-        "paynow_reference": "20000001",
     }
     values.update(fields)
-    return Payment.objects.create(**values)
+    payment = Payment.objects.create(**values)
+    PaynowAttempt.objects.create(
+        payment=payment,
+        merchant_trace=f"trace-{payment.reference}"[:32],
+        paynow_reference="20000001",
+        poll_url="https://www.paynow.co.zw/Interface/CheckPayment/?guid=x",
+        authorization_code=code,
+    )
+    return payment
 
 
 def test_completion_tells_the_payer_to_approve_and_is_idempotent(
@@ -151,7 +157,7 @@ def test_completion_tells_the_payer_to_approve_and_is_idempotent(
     assert session.status == "completed" and session.completed_at is not None
     [message] = _outbound()
     assert "We sent an EcoCash payment request for USD 100.00 to 077…123" in message.text
-    assert "approve it on your phone" in message.text
+    assert "Approve it on your phone" in message.text
     assert booking.booking_reference in message.text
     # Meta may deliver the completion twice (another wamid): nothing more happens.
     handle_form_completion(
@@ -161,11 +167,12 @@ def test_completion_tells_the_payer_to_approve_and_is_idempotent(
 
 
 def test_innbucks_completion_gives_the_code(make_form, contact, booking, meta_config):
-    payment = _started_payment(booking, method="paynow_innbucks", authorization_code="123456789")
+    payment = _started_payment(booking, method="paynow_innbucks", code="123456789")
     _, token = make_form(status="submitted", payment=payment)
     handle_form_completion(contact, _nfm_reply(contact, meta_config, {"flow_token": token}))
     [message] = _outbound()
-    assert "Your InnBucks code is 123456789" in message.text
+    assert "open the InnBucks app and enter this authorisation code: *123456789*" in message.text
+    assert "pymInnCode=123456789" in message.text
 
 
 def test_error_screen_completion_says_nothing_was_started(make_form, contact, booking, meta_config):
@@ -193,10 +200,83 @@ def test_completion_text_for_a_paid_payment(make_form, booking):
 
 
 def test_phone_mask_for_the_payer():
-    assert payment_form.mask_phone_for_payer("0771234123") == "077…123"
-    assert payment_form.mask_phone_for_payer("") == "your phone"
+    assert copy.mask_phone_for_payer("0771234123") == "077…123"
+    assert copy.mask_phone_for_payer("") == "your phone"
 
 
 def test_module_constants_match_the_contract():
     assert payment_form.PAYMENT_FLOW_NAME == "payment_whatsapp_flow"
     assert s.ENDPOINT_PATH == "/crm-api/flows/paynow-payment-webhook/"
+
+
+# --- the claim: taken before any gateway call, a second press answered at once -----------------
+
+
+def test_a_press_while_another_is_starting_the_payment_is_answered_at_once(
+    make_form, booking, paynow_config, paynow_emulator
+):
+    from flows.payment_form import CLAIM_SECONDS, SubmitKind, submit_payment_form
+
+    session, _ = make_form()
+    FlowFormSession.objects.filter(pk=session.pk).update(claimed_at=timezone.now())
+    result = submit_payment_form(
+        session=session, payment_method="ecocash", phone_number="0781234567", email="t@example.com"
+    )
+    assert result.kind == SubmitKind.IN_PROGRESS
+    assert result.message == copy.FORM_IN_PROGRESS
+    assert not Payment.objects.exists()
+    assert paynow_emulator.state.list_transactions() == []  # Paynow was not asked
+    # A claim whose worker died long ago is taken over.
+    FlowFormSession.objects.filter(pk=session.pk).update(
+        claimed_at=timezone.now() - timedelta(seconds=CLAIM_SECONDS + 1)
+    )
+    taken = submit_payment_form(
+        session=session, payment_method="ecocash", phone_number="0781234567", email="t@example.com"
+    )
+    assert taken.kind == SubmitKind.STARTED and taken.payment is not None
+    session.refresh_from_db()
+    assert session.claimed_at is None and session.payment == taken.payment
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_form_is_claimed_before_the_checkout_is_asked(
+    make_form, booking, paynow_config, monkeypatch
+):
+    """Whatever the details: the committed claim is what a concurrent press sees."""
+    from django.db import connection
+
+    from flows import payment_form as form
+    from flows.payment_form import SubmitKind, submit_payment_form
+
+    seen = []
+    real_request_payment = form.request_payment
+
+    def spying(**kwargs):
+        # Read as another request would: the claim is committed, no lock held.
+        assert not connection.in_atomic_block
+        seen.append(FlowFormSession.objects.values_list("claimed_at", flat=True).get())
+        return real_request_payment(**kwargs)
+
+    monkeypatch.setattr(form, "request_payment", spying)
+    session, _ = make_form()
+    result = submit_payment_form(
+        session=session, payment_method="ecocash", phone_number="0711234567", email="t@e.com"
+    )
+    assert result.kind == SubmitKind.CORRECTABLE  # 071 is not EcoCash: refused by the checkout
+    assert seen and seen[0] is not None
+    session.refresh_from_db()
+    assert session.claimed_at is None  # released: the payer corrects the number and retries
+
+
+def test_an_unknown_method_is_corrected_without_asking_the_checkout(make_form, monkeypatch):
+    from flows import payment_form as form
+    from flows.payment_form import SubmitKind, submit_payment_form
+
+    monkeypatch.setattr(form, "request_payment", lambda **kwargs: pytest.fail("no checkout"))
+    session, _ = make_form()
+    result = submit_payment_form(
+        session=session, payment_method="mpesa", phone_number="0781234567", email="t@e.com"
+    )
+    assert (result.kind, result.message) == (SubmitKind.CORRECTABLE, copy.FORM_CHOOSE_METHOD)
+    session.refresh_from_db()
+    assert session.claimed_at is None

@@ -106,7 +106,7 @@ def seeded(db, make_booking):
 
     for ms in (100, 200, 300, 400, 1000):
         update(source="ipn", valid=True, processed=True, processing_ms=ms, status="Paid")
-    update(source="ipn", valid=False, processing_ms=99999, error="hash mismatch")  # invalid
+    update(source="ipn", valid=False, processing_ms=99999, exception="hash mismatch")  # invalid
     update(source="poll", valid=True, processing_ms=50000)  # a poll, not an IPN
     update(source="ipn", valid=True, processing_ms=None)  # not processed yet
     update(source="ipn", valid=True, processing_ms=70000, age=timedelta(days=40))  # too old

@@ -8,8 +8,17 @@ MERCHANT_EMAIL = "merchant@kalaisafaris.example"
 
 
 def initiate(booking, amount="100.00", method="paynow_ecocash", phone="0771111111", email=None):
+    """A Paynow payment through the guide's door (``PaynowService.initiate_payment``), which
+    is the checkout; returns its ``CheckoutResult``."""
     from paynow_integration.services import PaynowService
 
     return PaynowService().initiate_payment(
         booking, Decimal(amount), method, phone, email or "tendai@example.com"
     )
+
+
+def attempt(payment):
+    """The payment's Paynow attempt, fresh from the database."""
+    from paynow_integration.models import PaynowAttempt
+
+    return PaynowAttempt.objects.get(payment_id=payment.pk)

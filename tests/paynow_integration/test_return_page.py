@@ -33,16 +33,23 @@ def whatsapp_number(
 
 @pytest.fixture
 def payment(make_booking) -> Payment:
+    """A pending EcoCash payment as the checkout and the Paynow gateway leave it."""
+    from paynow_integration.models import PaynowAttempt
+
     booking = make_booking(total="200.00")
-    return services.create_payment(
+    payment = Payment.objects.create(
         booking=booking,
         amount=Decimal("100.00"),
         payment_method=Payment.Method.PAYNOW_ECOCASH,
-        source=PaymentEvent.Source.FLOW,
         phone_number="0771234567",
+    )
+    PaynowAttempt.objects.create(
+        payment=payment,
+        merchant_trace="0123456789abcdef0123456789abcdef",
         paynow_reference="20000001",
         poll_url="https://www.paynow.co.zw/Interface/CheckPayment/?guid=secret-guid",
     )
+    return payment
 
 
 def move(payment: Payment, *statuses: str) -> None:

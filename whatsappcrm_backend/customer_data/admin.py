@@ -1,13 +1,16 @@
-"""Admin for tours, bookings and payments. Money moves only through the services."""
+"""Admin for tours, bookings and payments. Money moves only through the services: a payment
+staff record starts through the checkout like any other."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
-from . import services
+from . import checkout, services
+from .gateways import Payer, gateway_for
 from .models import (
     MANUAL_METHODS,
     Booking,
@@ -177,20 +180,18 @@ class PaymentAdmin(admin.ModelAdmin):
         "currency",
         "payment_method",
         "status",
-        "paynow_reference",
         "created_at",
         "paid_at",
     )
     list_filter = ("status", "payment_method", "created_at")
     search_fields = (
         "reference",
-        "paynow_reference",
         "booking__booking_reference",
         "phone_number",
         "email",
     )
     inlines = [PaymentEventInline]
-    actions = ["mark_as_received", "reject", "record_refund"]
+    actions = ["mark_as_received", "reject", "record_refund", "check_with_gateway"]
     list_select_related = ("booking",)
     raw_id_fields = ("booking",)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -203,12 +204,11 @@ class PaymentAdmin(admin.ModelAdmin):
         "payment_method",
         "status",
         "reference",
-        "paynow_reference",
-        "poll_url",
         "paid_at",
         "created_at",
         "updated_at",
     )
+    PAYER_FIELDS = ("phone_number", "email", "notes")
 
     ADD_FIELDS = (
         "booking",
@@ -219,20 +219,33 @@ class PaymentAdmin(admin.ModelAdmin):
         "email",
         "notes",
     )
-    GATEWAY_FIELDS = (
-        "merchant_trace",
-        "gateway_status",
-        "authorization_code",
-        "authorization_expires",
-        "last_checked_at",
-        "check_attempts",
-        "next_check_at",
-    )
 
-    def get_fields(self, request, obj=None):
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if object_id is None and request.method == "POST":
+            # Adding starts a payment through the checkout, which commits it in its own
+            # durable transaction: the admin's usual wrapping transaction would nest it.
+            return self._changeform_view(request, object_id, form_url, extra_context)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return self.ADD_FIELDS  # staff record manual payments; gateways create their own
-        return super().get_fields(request, obj)
+            # Staff record manual payments; gateway payments start from the conversation.
+            return [(None, {"fields": self.ADD_FIELDS})]
+        return [
+            (None, {"fields": self.MONEY_FIELDS + self.PAYER_FIELDS}),
+            ("Gateway details", {"classes": ["collapse"], "fields": ["gateway_details"]}),
+        ]
+
+    @admin.display(description="Gateway details")
+    def gateway_details(self, obj):
+        """What the payment's gateway knows of it (label/value pairs it provides)."""
+        gateway = gateway_for(obj.payment_method) if obj is not None else None
+        if gateway is None:
+            return "—"
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", gateway.staff_details(obj)),
+        )
 
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         if db_field.name == "payment_method":
@@ -242,28 +255,40 @@ class PaymentAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return self.MONEY_FIELDS + self.GATEWAY_FIELDS
+        return (*self.MONEY_FIELDS, "gateway_details")
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        # New payments go through the money service (amount and balance checks, an event).
-        try:
-            created = services.create_payment(
-                booking=obj.booking,
-                amount=obj.amount,
-                payment_method=obj.payment_method,
-                source="staff",
-                phone_number=obj.phone_number,
-                email=obj.email,
-                notes=obj.notes,
-                actor=request.user,
-            )
-        except services.PaymentValidationError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
+        # New payments start through the checkout (amount, balance and pending checks, an
+        # event), like every other payment.
+        result = checkout.request_payment(
+            booking=obj.booking,
+            amount=obj.amount,
+            method=obj.payment_method,
+            payer=Payer(phone=obj.phone_number, email=obj.email),
+            source=PaymentEvent.Source.STAFF,
+            actor=request.user,
+            notes=obj.notes,
+        )
+        if result.refused or result.payment is None:
+            reason = result.reason.staff_label if result.reason else "Refused."
+            self.message_user(request, f"Not recorded: {reason}", messages.ERROR)
             return None
-        obj.pk, obj._state.adding = created.pk, False
+        obj.pk, obj._state.adding = result.payment.pk, False
         return None
+
+    # A payment the checkout refused was never saved: ``_state.adding`` stays True (its
+    # UUID primary key is set from the start, so ``pk`` cannot tell).
+
+    def log_addition(self, request, obj, message):
+        if not obj._state.adding:  # nothing to log when the checkout refused it
+            super().log_addition(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj._state.adding:  # refused by the checkout: the form again, the reason shown
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
 
     def _apply(self, request, queryset, service, verb):
         applied = refused = 0
@@ -295,6 +320,31 @@ class PaymentAdmin(admin.ModelAdmin):
     @admin.action(description="Record refund (money already returned to the payer)")
     def record_refund(self, request, queryset):
         self._apply(request, queryset, services.refund_payment, "recorded as refunded")
+
+    @admin.action(
+        description="Check with the gateway now (applies what it confirms)",
+        permissions=["change"],
+    )
+    def check_with_gateway(self, request, queryset):
+        for payment in queryset:
+            gateway = gateway_for(payment.payment_method)
+            if gateway is None:
+                continue
+            status = gateway.check(payment)
+            if not status.reachable:
+                self.message_user(
+                    request,
+                    f"{payment.reference}: the gateway could not be asked ({status.detail}).",
+                    messages.WARNING,
+                )
+                continue
+            said = f"says {status.gateway_status}; " if status.gateway_status else ""
+            flag = f" Flagged for staff: {status.flag}." if status.flag else ""
+            self.message_user(
+                request,
+                f"{payment.reference}: {said}payment {status.payment_status}.{flag}",
+                messages.INFO,
+            )
 
 
 @admin.register(PaymentEvent)

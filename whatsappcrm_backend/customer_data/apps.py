@@ -7,4 +7,6 @@ class CustomerDataConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import notifications  # noqa: F401  (connects the outcome receiver)
+        from . import gateways, manual, notifications  # noqa: F401  (connects the outcome receiver)
+
+        gateways.register(manual.manual_gateway)

@@ -1,6 +1,8 @@
 """Tours, bookings, travellers and payments. Money is Decimal, and constraints back the rules.
 
-Payment status only changes through `customer_data.services` (the state machine).
+Payments start only through `customer_data.checkout.request_payment`; their status changes
+only through `customer_data.services.transition_payment` (the state machine). What a gateway
+knows about a payment (its references, poll URL, codes) lives in the gateway's own models.
 """
 
 import secrets
@@ -223,12 +225,13 @@ class PaymentMethod(models.TextChoices):
     PAYNOW_ECOCASH = "paynow_ecocash", "Paynow - Ecocash"
     PAYNOW_ONEMONEY = "paynow_onemoney", "Paynow - OneMoney"
     PAYNOW_INNBUCKS = "paynow_innbucks", "Paynow - Innbucks"
+    PAYNOW_CARD = "paynow_card", "Paynow - Card"
     OTHER = "other", "Other"
 
 
-PAYNOW_METHODS = frozenset(
-    {PaymentMethod.PAYNOW_ECOCASH, PaymentMethod.PAYNOW_ONEMONEY, PaymentMethod.PAYNOW_INNBUCKS}
-)
+# Every Paynow method starts with "paynow_": the deployment guide counts them with
+# `payment_method__startswith='paynow_'`, so a new one must keep the prefix.
+PAYNOW_METHODS = frozenset(method for method in PaymentMethod if method.startswith("paynow_"))
 MANUAL_METHODS = frozenset(
     {PaymentMethod.BANK_TRANSFER, PaymentMethod.OMARI, PaymentMethod.CASH, PaymentMethod.OTHER}
 )
@@ -268,31 +271,10 @@ class Payment(_RetryOnReferenceCollision, models.Model):
         default=generate_payment_reference,
         help_text="Our unique merchant reference, as sent to the gateway.",
     )
-    paynow_reference = models.CharField(max_length=64, blank=True, db_index=True)
-    poll_url = models.URLField(max_length=500, blank=True)
-    merchant_trace = models.CharField(
-        max_length=32,
-        unique=True,
-        null=True,
-        blank=True,
-        editable=False,
-        help_text="Unique per gateway attempt; lets us trace an initiation whose reply was lost.",
+    phone_number = models.CharField(
+        max_length=20, blank=True, help_text="The payer's number, as the gateway was given it."
     )
-    gateway_status = models.CharField(
-        max_length=32, blank=True, help_text="The last status the gateway reported, verbatim."
-    )
-    authorization_code = models.CharField(
-        max_length=64, blank=True, help_text="InnBucks: the code the payer enters in the app."
-    )
-    authorization_expires = models.DateTimeField(null=True, blank=True)
-    last_checked_at = models.DateTimeField(null=True, blank=True)
-    check_attempts = models.PositiveIntegerField(default=0)
-    next_check_at = models.DateTimeField(
-        null=True, blank=True, db_index=True, help_text="When reconciliation polls it next."
-    )
-    phone_number = models.CharField(max_length=20, blank=True)
-    email = models.EmailField(blank=True)
-    instructions = models.TextField(blank=True)
+    email = models.EmailField(blank=True, help_text="The payer's e-mail, for the receipt.")
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -10,6 +10,7 @@ import logging
 
 from django.dispatch import receiver
 
+from .gateways import payment_log_fields
 from .models import Payment
 from .signals import payment_status_changed as payment_status_changed_signal
 
@@ -27,10 +28,5 @@ def payment_status_changed(sender=Payment, *, payment: Payment, old_status, new_
         payment.booking.payment_status,
         payment.booking.amount_paid,
         payment.booking.total_amount,
-        extra={
-            "payment_id": str(payment.pk),
-            "booking_reference": payment.booking.booking_reference,
-            "paynow_reference": payment.paynow_reference or "-",
-            "status": new_status,
-        },
+        extra={**payment_log_fields(payment), "status": new_status},
     )

@@ -1,4 +1,7 @@
-"""The money rules: the only code that creates payments or changes their status.
+"""The money rules: the state machine, the only code that changes a payment's status.
+
+Payments are created by ``customer_data.checkout.request_payment`` (which records their
+first event here).
 
 Every status change is one transaction that locks the payment row, then the booking row
 (always in that order, so concurrent changes cannot deadlock), writes a `PaymentEvent`,
@@ -16,17 +19,17 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .gateways import payment_log_fields
 from .models import (
     MANUAL_METHODS,
     Booking,
     Payment,
     PaymentEvent,
-    PaymentMethod,
     PaymentStatus,
     Tour,
     Traveler,
 )
-from .pricing import deposit_for, quote_booking, to_money
+from .pricing import deposit_for, quote_booking
 from .signals import payment_status_changed
 
 logger = logging.getLogger(__name__)
@@ -51,7 +54,8 @@ STAFF_ONLY_TARGETS = frozenset({PaymentStatus.REFUNDED})
 
 
 class PaymentValidationError(ValueError):
-    """A payment request that cannot be accepted; the message is safe to show a customer."""
+    """A staff request the money rules refuse (e.g. confirming a gateway payment by hand);
+    the message is for staff."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ def _derive_booking_status(booking: Booking) -> str:
     return Booking.PaymentStatus.PENDING
 
 
-def _refresh_booking_status(booking_id: int) -> Booking:
+def refresh_booking_status(booking_id: int) -> Booking:
+    """Set the booking's payment status from its money (call under the booking's lock)."""
     booking = Booking.objects.get(pk=booking_id)
     status = _derive_booking_status(booking)
     if status != booking.payment_status:
@@ -131,12 +136,7 @@ def transition_payment(
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         old_status = payment.status
-        log_fields = {
-            "payment_id": str(payment.pk),
-            "booking_reference": payment.booking.booking_reference,
-            "paynow_reference": payment.paynow_reference or "-",
-            "source": source,
-        }
+        log_fields = {**payment_log_fields(payment), "source": source}
         if new_status not in ALLOWED_TRANSITIONS[old_status]:
             reason = (
                 f"already {old_status}"
@@ -173,7 +173,7 @@ def transition_payment(
             Booking.objects.filter(pk=payment.booking_id).update(
                 amount_paid=F("amount_paid") + delta, updated_at=timezone.now()
             )
-        booking = _refresh_booking_status(payment.booking_id)
+        booking = refresh_booking_status(payment.booking_id)
         payment.booking = booking
         _event(
             payment,
@@ -196,62 +196,19 @@ def transition_payment(
     return TransitionResult(payment, True, old_status, new_status)
 
 
-def create_payment(
-    *,
-    booking: Booking,
-    amount: Decimal,
-    payment_method: str,
-    source: str,
-    phone_number: str = "",
-    email: str = "",
-    notes: str = "",
-    raw_data: dict[str, Any] | None = None,
-    actor=None,
-    **gateway_fields,
-) -> Payment:
-    """Create a pending payment against a booking, after checking the amount.
-
-    The amount must be positive, in cents, and not above the booking's balance.
-    """
-    if isinstance(amount, float):
-        raise TypeError("money must not be a float")
-    amount = Decimal(amount)
-    if amount <= 0:
-        raise PaymentValidationError("The amount must be more than zero.")
-    if amount != to_money(amount):
-        raise PaymentValidationError("The amount can have at most two decimal places.")
-    if payment_method not in PaymentMethod.values:
-        raise PaymentValidationError("That payment method is not available.")
-    with transaction.atomic():
-        locked = Booking.objects.select_for_update().get(pk=booking.pk)
-        if locked.payment_status == Booking.PaymentStatus.CANCELLED:
-            raise PaymentValidationError(f"Booking {locked.booking_reference} is cancelled.")
-        if amount > locked.balance_due:
-            raise PaymentValidationError(
-                f"The amount {amount} is more than the balance due "
-                f"({locked.balance_due}) on booking {locked.booking_reference}."
-            )
-        payment = Payment.objects.create(
-            booking=locked,
-            amount=amount,
-            payment_method=payment_method,
-            phone_number=phone_number,
-            email=email,
-            notes=notes,
-            **gateway_fields,
-        )
-        _event(
-            payment,
-            old="",
-            new=PaymentStatus.PENDING,
-            source=source,
-            message="Payment created",
-            raw_data=raw_data,
-            actor=actor,
-        )
-        if payment_method in MANUAL_METHODS:
-            _refresh_booking_status(locked.pk)
-    return payment
+def record_creation(
+    payment: Payment, *, source: str, raw_data: dict[str, Any] | None = None, actor=None
+) -> PaymentEvent:
+    """The first event of a payment the checkout has just created (same transaction)."""
+    return _event(
+        payment,
+        old="",
+        new=PaymentStatus.PENDING,
+        source=source,
+        message="Payment created",
+        raw_data=raw_data,
+        actor=actor,
+    )
 
 
 def record_gateway_message(
@@ -260,31 +217,20 @@ def record_gateway_message(
     source: str,
     message: str,
     raw_data: dict[str, Any] | None = None,
-    **gateway_fields,
-) -> Payment:
-    """Store what a gateway said about a payment without changing its status.
+) -> PaymentEvent:
+    """Add what a gateway said about a payment to its history, without changing its status.
 
-    `gateway_fields` (poll URL, gateway reference, instructions, ...) are saved on the
-    payment; status and amount are not among them and cannot be changed here.
+    The gateway keeps its own state (references, poll URLs, codes) in its own models.
     """
-    forbidden = {"status", "amount", "booking", "booking_id", "paid_at"} & set(gateway_fields)
-    if forbidden:
-        raise ValueError(f"record_gateway_message cannot change {sorted(forbidden)}")
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
-        for name, value in gateway_fields.items():
-            setattr(payment, name, value)
-        if gateway_fields:
-            payment.save(update_fields=[*gateway_fields, "updated_at"])
-        _event(
-            payment,
-            old=payment.status,
-            new="",
-            source=source,
-            message=message,
-            raw_data=raw_data,
-        )
-    return payment
+    payment = Payment.objects.get(pk=payment_id)
+    return _event(
+        payment,
+        old=payment.status,
+        new="",
+        source=source,
+        message=message,
+        raw_data=raw_data,
+    )
 
 
 def mark_payment_received(*, payment: Payment, actor, note: str = "") -> TransitionResult:
@@ -342,7 +288,7 @@ def cancel_booking(*, booking: Booking, actor=None, reason: str = "") -> Booking
         note = f"Cancelled by {actor or 'staff'}" + (f": {reason}" if reason else "")
         locked.notes = f"{locked.notes}\n{note}".strip()
         locked.save(update_fields=["payment_status", "notes", "updated_at"])
-        # Under the booking lock: create_payment cannot add one we would miss.
+        # Under the booking lock: request_payment cannot add one we would miss.
         pending_manual = list(
             Payment.objects.filter(
                 booking=locked, status=PaymentStatus.PENDING, payment_method__in=MANUAL_METHODS

@@ -11,43 +11,71 @@ from __future__ import annotations
 import logging
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 
 from django.conf import settings
 
 from customer_data import services as bookings_service
+from customer_data.checkout import (
+    CheckoutOutcome,
+    CheckoutResult,
+    Payer,
+    RefusalReason,
+    request_payment,
+)
+from customer_data.gateways import payment_log_fields
 from customer_data.models import Booking, PaymentEvent, PaymentMethod, Tour, Traveler
 from customer_data.pricing import deposit_for
 from customer_data.pricing import quote_booking as price_quote
-from paynow_integration.services import (
-    PaynowNotConfigured,
-    PaynowService,
-    PaynowValidationError,
-)
 
-from . import payment_form, selectors
+from . import copy, payment_form, selectors
 from .engine.registry import ActionResult, action
 from .engine.steps import RETURN_TO_KEY
 from .selectors import money
 
 logger = logging.getLogger(__name__)
 
-PAYNOW_OUTCOMES = (
-    "started",
-    "refused",
-    "unconfirmed",
-    "invalid_phone",
-    "invalid_email",
-    "invalid_payment_method",
-    "invalid_amount",
-    "not_configured",
-)
-INVALID_FIELD_OUTCOMES = {
-    "phone": "invalid_phone",
-    "email": "invalid_email",
-    "payment_method": "invalid_payment_method",
-    "amount": "invalid_amount",
+
+class PaymentStepOutcome(StrEnum):
+    """Where a flow goes after asking for a payment (``initiate_paynow_payment``)."""
+
+    STARTED = "started"  # prompt sent, code to enter, card link sent
+    UNCONFIRMED = "unconfirmed"  # the gateway did not answer; checks will resolve it
+    REFUSED = "refused"  # the gateway refused: no money was taken
+    INVALID_PHONE = "invalid_phone"
+    INVALID_EMAIL = "invalid_email"
+    METHOD_UNAVAILABLE = "method_unavailable"
+    INVALID_AMOUNT = "invalid_amount"  # over the balance, or others still pending
+    NOTHING_TO_PAY = "nothing_to_pay"  # the booking is gone or cancelled
+
+
+# The one table from the checkout's answer to the flow's next step (the words: flows.copy).
+STEP_FOR_REASON: dict[RefusalReason, PaymentStepOutcome] = {
+    RefusalReason.INVALID_AMOUNT: PaymentStepOutcome.INVALID_AMOUNT,
+    RefusalReason.AMOUNT_OVER_BALANCE: PaymentStepOutcome.INVALID_AMOUNT,
+    RefusalReason.PAYMENT_PENDING: PaymentStepOutcome.INVALID_AMOUNT,
+    RefusalReason.BOOKING_CANCELLED: PaymentStepOutcome.NOTHING_TO_PAY,
+    RefusalReason.METHOD_UNAVAILABLE: PaymentStepOutcome.METHOD_UNAVAILABLE,
+    RefusalReason.INVALID_PHONE: PaymentStepOutcome.INVALID_PHONE,
+    RefusalReason.WRONG_NETWORK: PaymentStepOutcome.INVALID_PHONE,
+    RefusalReason.INVALID_EMAIL: PaymentStepOutcome.INVALID_EMAIL,
+    RefusalReason.GATEWAY_REFUSED: PaymentStepOutcome.REFUSED,
 }
-MANUAL_METHOD_NAMES = {PaymentMethod.BANK_TRANSFER: "bank transfer", PaymentMethod.OMARI: "Omari"}
+STEP_FOR_OUTCOME: dict[CheckoutOutcome, PaymentStepOutcome] = {
+    CheckoutOutcome.PROMPT_SENT: PaymentStepOutcome.STARTED,
+    CheckoutOutcome.CODE_TO_ENTER: PaymentStepOutcome.STARTED,
+    CheckoutOutcome.REDIRECT: PaymentStepOutcome.STARTED,
+    CheckoutOutcome.AWAITING_PROOF: PaymentStepOutcome.STARTED,
+    CheckoutOutcome.UNAVAILABLE: PaymentStepOutcome.UNCONFIRMED,
+}
+# Asked again on its own, then straight back to the payment (``return_if_editing``).
+ASKED_AGAIN = frozenset({PaymentStepOutcome.INVALID_PHONE, PaymentStepOutcome.INVALID_EMAIL})
+
+
+def step_outcome(result: CheckoutResult) -> PaymentStepOutcome:
+    if result.refused:
+        return STEP_FOR_REASON[result.reason or RefusalReason.GATEWAY_REFUSED]
+    return STEP_FOR_OUTCOME[result.outcome]
 
 
 @action("set_context")
@@ -261,75 +289,60 @@ def send_payment_form(run) -> ActionResult:
     return ActionResult("sent" if sent else "not_found")
 
 
-def _started_message(outcome, amount_label: str, booking_reference: str, method: str) -> str:
-    if method == PaymentMethod.PAYNOW_INNBUCKS and outcome.authorization_code:
-        expires = outcome.payment.authorization_expires
-        until = f" (valid until {expires:%d %b %H:%M})" if expires else ""
-        text = (
-            f"To pay {amount_label} for booking {booking_reference} with InnBucks, open the "
-            "InnBucks app and enter this authorisation code: "
-            f"*{outcome.authorization_code}*{until}."
-        )
-        if outcome.deep_link:
-            text += f"\n\nOr tap to open InnBucks directly: {outcome.deep_link}"
-    else:
-        text = (
-            f"📲 Check your phone: approve the {amount_label} payment request for booking "
-            f"{booking_reference} by entering your PIN."
-        )
-        if outcome.instructions:
-            text += f"\n\n{outcome.instructions}"
-    return text + "\n\nI'll send your receipt here as soon as the payment is confirmed."
+def _payment_messages(result: CheckoutResult, *, method: str, booking_reference: str) -> list:
+    """The message(s) that tell the payer what happened: text, or the card link button."""
+    text = copy.outcome_text(result, method=method, booking_reference=booking_reference)
+    if result.outcome == CheckoutOutcome.REDIRECT and result.redirect_url:
+        return [
+            {
+                "kind": "cta_url",
+                "body": text,
+                "display_text": copy.CARD_BUTTON,
+                "url": result.redirect_url,
+            }
+        ]
+    return [text]
 
 
-@action("initiate_paynow_payment", outcomes=PAYNOW_OUTCOMES)
-def initiate_paynow_payment(run) -> ActionResult:
-    """Start a Paynow Express Checkout (PaynowService.initiate_payment) for the chosen amount.
+@action("initiate_paynow_payment", outcomes=tuple(PaymentStepOutcome))
+def initiate_paynow_payment(run, method: str = "") -> ActionResult:
+    """Ask the checkout for a Paynow payment of the chosen amount (the guide's action).
 
-    The call to Paynow runs after this conversation's transaction commits (deferred), so no
-    database lock is held while we wait for Paynow and the payment row is visible before
-    Paynow's status update can arrive.
+    The method is ``method`` (a step parameter, e.g. ``paynow_card``) or the one the
+    traveller chose (``paynow_method``); phone and e-mail come from the conversation, the
+    e-mail from the booking when none was asked. The checkout runs after this
+    conversation's transaction commits (deferred): no database lock is held while the
+    gateway is called, and the payment row is visible before its callback can arrive.
     """
     ctx = run.context
     booking_id, amount = ctx.get("booking_id"), Decimal(ctx["amount"])
-    method, phone, email = (
-        ctx.get("paynow_method", ""),
-        ctx.get("paynow_phone", ""),
-        ctx.get("paynow_email", ""),
-    )
-    amount_label = money(amount)
+    method = method or ctx.get("paynow_method", "")
+    phone, email = ctx.get("paynow_phone", ""), ctx.get("paynow_email", "")
     this_step = run.step_name
 
     def start_payment() -> ActionResult:
         booking = selectors.booking_for_contact(run.contact, booking_id)
         if booking is None:
-            return ActionResult("refused", messages=["Sorry, I couldn't find that booking."])
-        try:
-            service = PaynowService()
-        except PaynowNotConfigured:
-            logger.error("Paynow payment requested but Paynow is not configured")
             return ActionResult(
-                "not_configured",
-                messages=[
-                    "Sorry, mobile money payments aren't available right now. "
-                    "Please choose another way to pay."
-                ],
+                PaymentStepOutcome.NOTHING_TO_PAY, messages=[copy.BOOKING_NOT_FOUND]
             )
-        try:
-            outcome = service.initiate_payment(booking, amount, method, phone, email)
-        except PaynowValidationError as exc:
-            outcome = INVALID_FIELD_OUTCOMES.get(exc.field, "invalid_amount")
-            # Only the field at fault is asked again; then straight back here.
-            updates = {RETURN_TO_KEY: this_step} if exc.field in ("phone", "email") else {}
-            return ActionResult(outcome, updates=updates, messages=[exc.message])
-        updates = {"payment_reference": outcome.payment.reference}
-        if outcome.state == "started":
-            message = _started_message(outcome, amount_label, booking.booking_reference, method)
-        elif outcome.state == "refused":
-            message = f"Sorry, {outcome.message.rstrip('.')}. No money was taken."
-        else:
-            message = outcome.message
-        return ActionResult(outcome.state, updates=updates, messages=[message])
+        result = request_payment(
+            booking=booking,
+            amount=amount,
+            method=method,
+            payer=Payer(phone=phone, email=email or booking.email),
+            source=PaymentEvent.Source.FLOW,
+        )
+        outcome = step_outcome(result)
+        updates: dict[str, str] = {}
+        if outcome in ASKED_AGAIN:
+            updates[RETURN_TO_KEY] = this_step
+        if result.payment is not None:
+            updates["payment_reference"] = result.payment.reference
+        messages = _payment_messages(
+            result, method=method, booking_reference=booking.booking_reference
+        )
+        return ActionResult(outcome, updates=updates, messages=messages)
 
     return ActionResult(deferred=start_payment)
 
@@ -343,40 +356,56 @@ def manual_payment_instructions(run, method: str = PaymentMethod.BANK_TRANSFER) 
     else:
         details = settings.BANK_TRANSFER_DETAILS
     run.say(
-        f"To pay by {MANUAL_METHOD_NAMES.get(method, method)}:\n\n{details}\n\n"
-        f"Reference: *{ctx.get('booking_reference', '')}* (please quote it)\n"
-        f"Amount: {ctx.get('balance_due', '')} in full, or at least the deposit of "
-        f"{ctx.get('deposit_amount', '')} to secure your booking."
+        copy.MANUAL_INSTRUCTIONS.format(
+            method=copy.method_name(method),
+            details=details,
+            booking=ctx.get("booking_reference", ""),
+            balance=ctx.get("balance_due", ""),
+            deposit=ctx.get("deposit_amount", ""),
+        )
     )
     return ActionResult(updates={"manual_method": method})
 
 
 @action("record_proof_of_payment", outcomes=("recorded", "failed"))
 def record_proof_of_payment(run) -> ActionResult:
-    """A proof of payment arrived: a pending manual payment for staff to approve or reject."""
+    """A proof of payment arrived: a pending manual payment for staff to approve or reject.
+
+    Through the checkout like every payment, so after this conversation's transaction
+    commits (deferred).
+    """
     ctx = run.context
-    booking = selectors.booking_for_contact(run.contact, ctx.get("booking_id"))
-    proof = ctx.get("proof") or {}
-    if booking is None:
-        run.say("Sorry, I couldn't find that booking.")
-        return ActionResult("failed")
-    amount, _ = amount_due_now(booking, ctx.get("proof_amount", "full"))
+    booking_id = ctx.get("booking_id")
+    proof = dict(ctx.get("proof") or {})
+    proof_amount = ctx.get("proof_amount", "full")
+    method = ctx.get("manual_method", PaymentMethod.BANK_TRANSFER)
     caption = f" - '{proof['caption']}'" if proof.get("caption") else ""
-    try:
-        payment = bookings_service.create_payment(
+    notes = (
+        f"Proof of payment sent on WhatsApp ({proof.get('type', 'image')} "
+        f"{proof.get('id', '')}){caption}"
+    )
+
+    def record() -> ActionResult:
+        booking = selectors.booking_for_contact(run.contact, booking_id)
+        if booking is None:
+            return ActionResult("failed", messages=[copy.BOOKING_NOT_FOUND])
+        amount, _ = amount_due_now(booking, proof_amount)
+        result = request_payment(
             booking=booking,
             amount=amount,
-            payment_method=ctx.get("manual_method", PaymentMethod.BANK_TRANSFER),
+            method=method,
+            payer=Payer(),
             source=PaymentEvent.Source.FLOW,
-            notes=f"Proof of payment sent on WhatsApp ({proof.get('type', 'image')} "
-            f"{proof.get('id', '')}){caption}",
-            raw_data={"proof": proof},
+            notes=notes,
+            evidence={"proof": proof},
         )
-    except bookings_service.PaymentValidationError as exc:
-        run.say(f"Sorry, I couldn't record that: {exc}")
-        return ActionResult("failed")
-    logger.info(
-        "Proof of payment recorded; waiting for staff",
-        extra={"payment_id": str(payment.pk), "booking_reference": booking.booking_reference},
-    )
-    return ActionResult("recorded", updates={"amount_label": money(amount)})
+        text = copy.outcome_text(result, method=method, booking_reference=booking.booking_reference)
+        if result.refused or result.payment is None:
+            return ActionResult("failed", messages=[text])
+        logger.info(
+            "Proof of payment recorded; waiting for staff",
+            extra=payment_log_fields(result.payment),
+        )
+        return ActionResult("recorded", updates={"amount_label": money(amount)}, messages=[text])
+
+    return ActionResult(deferred=record)

@@ -10,7 +10,7 @@ class FlowsConfig(AppConfig):
         from customer_data.models import Payment
         from customer_data.signals import payment_status_changed
 
-        from . import receivers
+        from . import payment_form, receivers  # noqa: F401  (the form registers its completion)
         from .engine import registry
 
         payment_status_changed.connect(

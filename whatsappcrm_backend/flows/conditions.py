@@ -52,3 +52,9 @@ def context_is(run, key: str = "", value: str = "", **params) -> bool:
 def context_set(run, key: str = "", **params) -> bool:
     """True when the context holds a non-empty value under ``key``."""
     return bool(run.context.get(key))
+
+
+@condition("paynow_card_enabled")
+def paynow_card_enabled(run, **params) -> bool:
+    """Cards through Paynow's web checkout: PAYNOW_CARD_ENABLED (and Paynow itself) on."""
+    return bool(settings.PAYNOW_ENABLED and settings.PAYNOW_CARD_ENABLED)

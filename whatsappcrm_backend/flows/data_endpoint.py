@@ -1,10 +1,12 @@
 """The payment form's data endpoint: `/crm-api/flows/paynow-payment-webhook/` (`data_channel_uri`).
 
-Meta's protocol (docs/PROTOCOLS.md, "WhatsApp Flows data endpoint"): verify
+Meta's protocol ("Implementing your Flow endpoint", developers.facebook.com/docs/whatsapp/
+flows/guides/implementingyourflowendpoint; docs/WHATSAPP_FLOWS.md): verify
 ``X-Hub-Signature-256`` (432), decrypt (421 so the client refetches our key), answer encrypted
 with the flipped IV as ``text/plain``. Flow tokens we will not serve get 427 with an encrypted
 ``error_msg``. Every other outcome is a 200 with a screen; no request ends in a 500, and no
-answer carries internals. The business rules live in ``flows.payment_form``.
+answer carries internals. The business rules live in ``flows.payment_form``, the words in
+``flows.copy``.
 """
 
 from __future__ import annotations
@@ -22,18 +24,19 @@ from customer_data.models import Booking
 from meta_integration.constants import SIGNATURE_HEADER
 from meta_integration.models import MetaAppConfig
 from meta_integration.signature import verify_signature
-from paynow_integration.services import PaynowValidationError, normalize_phone
+from whatsappcrm.phones import zimbabwe_mobile
 
-from . import payment_form
+from . import copy, payment_form
 from .crypto import FlowDecryptionError, FlowKeyError, decrypt_request, encrypt_response
 from .definitions.payment_whatsapp_flow import (
     ERROR_SCREEN,
     METHOD_TO_OPTION,
     PAYMENT_SCREEN,
 )
+from .form_tokens import FlowTokenInvalid, find_session
 from .keys import private_keys
 from .models import FlowFormSession
-from .payment_form import FlowTokenInvalid, SubmitResult
+from .payment_form import SubmitKind, SubmitResult
 from .selectors import money
 
 logger = logging.getLogger(__name__)
@@ -140,7 +143,7 @@ def handle_request(payload: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         session = payment_form.open_session(flow_token)
     except FlowTokenInvalid as exc:
         _log_refused_token(exc, action)
-        return STATUS_TOKEN_INVALID, {"error_msg": exc.user_message}
+        return STATUS_TOKEN_INVALID, {"error_msg": copy.token_message(exc.reason)}
     try:
         if action in ("INIT", "BACK"):
             return 200, payment_screen(session)
@@ -151,17 +154,17 @@ def handle_request(payload: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
             str(action)[:40],
             extra={"booking_reference": session.booking.booking_reference},
         )
-        return 200, error_screen(session, payment_form.UNEXPECTED_MESSAGE)
+        return 200, error_screen(session, copy.FORM_UNEXPECTED)
     except FlowTokenInvalid as exc:
         _log_refused_token(exc, action)
-        return STATUS_TOKEN_INVALID, {"error_msg": exc.user_message}
+        return STATUS_TOKEN_INVALID, {"error_msg": copy.token_message(exc.reason)}
     except Exception:  # answer a safe screen, never a 500
         logger.exception(
             "Flow data endpoint failed handling %s",
             str(action)[:40],
             extra={"booking_reference": session.booking.booking_reference},
         )
-        return 200, error_screen(session, payment_form.UNEXPECTED_MESSAGE)
+        return 200, error_screen(session, copy.FORM_UNEXPECTED)
 
 
 def _field(data: Mapping[str, Any], name: str) -> str:
@@ -178,7 +181,7 @@ def _submit(
     result = payment_form.submit_payment_form(
         session=session, payment_method=option, phone_number=phone, email=email
     )
-    if result.kind == "correctable":
+    if result.kind in (SubmitKind.CORRECTABLE, SubmitKind.IN_PROGRESS):
         return 200, payment_screen(
             result.session,
             payment_method=option,
@@ -186,7 +189,7 @@ def _submit(
             email=email,
             error_message=result.message,
         )
-    if result.kind == "failed":
+    if result.kind == SubmitKind.FAILED:
         logger.warning(
             "Payment form could not start a payment: %s",
             result.message,
@@ -200,11 +203,9 @@ def _submit(
 
 
 def default_phone(session: FlowFormSession) -> str:
-    """The contact's WhatsApp number in local form when it is a Zimbabwean mobile, else ""."""
-    try:
-        return normalize_phone(session.contact.whatsapp_id)
-    except PaynowValidationError:  # a foreign number: the payer types one
-        return ""
+    """The contact's WhatsApp number in local form when it is a Zimbabwean mobile, else ""
+    (a foreign number: the payer types one)."""
+    return zimbabwe_mobile(session.contact.whatsapp_id) or ""
 
 
 def default_email(session: FlowFormSession) -> str:
@@ -242,7 +243,7 @@ def payment_screen(
         "data": {
             "booking_reference": booking.booking_reference,
             "tour_name": booking.tour.name,
-            "purpose_label": payment_form.purpose_label(session.purpose),
+            "purpose_label": copy.purpose_label(session.purpose),
             "amount_display": money(session.amount),
             "payment_method": payment_method if payment_method in METHOD_TO_OPTION.values() else "",
             "phone": phone,
@@ -265,22 +266,22 @@ def error_screen(session: FlowFormSession, message: str) -> dict[str, Any]:
 
 def success_answer(result: SubmitResult, flow_token: str) -> dict[str, Any]:
     """Meta's reserved completion answer; ``params`` come back in the ``nfm_reply``."""
-    payment = result.payment
-    assert payment is not None  # a "started" result always has its payment
+    payment, checkout = result.payment, result.checkout
+    assert payment is not None and checkout is not None  # a started result has both
+    booking_reference = result.session.booking.booking_reference
     params: dict[str, Any] = {
         "flow_token": flow_token,
-        "booking_reference": result.session.booking.booking_reference,
+        "booking_reference": booking_reference,
         "payment_reference": payment.reference,
         "amount": money(payment.amount, payment.currency),
-        "instructions": payment.instructions
-        or (result.outcome.message if result.outcome else "")
-        or "Check your phone and approve the payment.",
+        "instructions": copy.outcome_text(
+            checkout, method=payment.payment_method, booking_reference=booking_reference
+        ),
     }
-    if payment.authorization_code:
-        params["authorization_code"] = payment.authorization_code
-        deep_link = result.outcome.deep_link if result.outcome else ""
-        if deep_link:
-            params["deep_link"] = deep_link
+    if checkout.code:
+        params["authorization_code"] = checkout.code
+        if checkout.deep_link:
+            params["deep_link"] = checkout.deep_link
     return {"screen": SUCCESS_SCREEN, "data": {"extension_message_response": {"params": params}}}
 
 
@@ -297,7 +298,7 @@ def _log_refused_token(exc: FlowTokenInvalid, action: Any) -> None:
 
 
 def _log_error_notification(flow_token: Any, data: Mapping[str, Any]) -> None:
-    session = payment_form.find_session(flow_token)
+    session = find_session(flow_token)
     logger.warning(
         "WhatsApp Flows client reported an error: %s: %s",
         str(data.get("error_key") or data.get("error") or "-")[:100],

@@ -112,6 +112,11 @@ class FlowFormSession(models.Model):
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set while a submission starts the payment (another press is told so).",
+    )
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -4,85 +4,61 @@ Connected to ``customer_data.signals.payment_status_changed`` (sent after the ch
 committed) in ``FlowsConfig.ready``. Whatever triggered the change (Paynow IPN, a poll,
 reconciliation, staff approving a bank transfer in the admin), the message goes to
 ``booking.contact``. A failure to queue the message is logged, never raised into the
-payment path.
+payment path. The words are in ``flows.copy``.
 """
 
 from __future__ import annotations
 
 import logging
 
-from customer_data.models import Payment, PaymentEvent, PaymentMethod, PaymentStatus
+from conversations.services import queue_message
+from customer_data.gateways import payment_log_fields
+from customer_data.models import Payment, PaymentEvent, PaymentStatus
 from meta_integration import messages as graph
 
-from .selectors import money
+from . import copy
+from .definitions.booking_flow import PAY_ENTRY_POINT
+from .engine.callbacks import Callback, command
 
 logger = logging.getLogger(__name__)
 
 NOTIFIED_STATUSES = frozenset(
     {PaymentStatus.SUCCESSFUL, PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED}
 )
-METHOD_NAMES = {
-    PaymentMethod.PAYNOW_ECOCASH: "EcoCash",
-    PaymentMethod.PAYNOW_ONEMONEY: "OneMoney",
-    PaymentMethod.PAYNOW_INNBUCKS: "InnBucks",
-    PaymentMethod.BANK_TRANSFER: "bank transfer",
-    PaymentMethod.OMARI: "Omari",
-}
-WHY = {
-    PaymentStatus.FAILED: "didn't go through",
-    PaymentStatus.CANCELLED: "was cancelled",
-    PaymentStatus.EXPIRED: "expired before it was approved",
-}
+
+
+def _pay_button(payment: Payment, title: str) -> tuple[str, str]:
+    return Callback(PAY_ENTRY_POINT, str(payment.booking_id)).encode(), title
 
 
 def receipt_payload(payment: Payment) -> dict:
     booking = payment.booking
     to = booking.contact.whatsapp_id
-    facts = (
-        f"Amount: {money(payment.amount)}\n"
-        f"Booking: {booking.booking_reference} - {booking.tour.name}, "
-        f"{booking.start_date:%d %b %Y}\n"
-        f"Paid so far: {money(booking.amount_paid)} of {money(booking.total_amount)}\n"
-        f"Remaining: {money(booking.balance_due)}"
-    )
-    method = METHOD_NAMES.get(payment.payment_method, payment.get_payment_method_display())
+    facts = copy.receipt_facts(payment)
     if payment.status == PaymentStatus.SUCCESSFUL:
-        body = f"✅ Payment received ({method}) - thank you!\n\n{facts}"
+        body = copy.RECEIPT_PAID.format(
+            method=copy.method_name(payment.payment_method), facts=facts
+        )
         if booking.balance_due > 0:
             return graph.reply_buttons(
                 to,
-                body + "\n\nYou can pay the rest any time before your trip.",
-                [(f"pay:{booking.pk}", "Pay balance"), ("cmd:menu", "Main menu")],
+                f"{body}\n\n{copy.RECEIPT_PAY_REST}",
+                [
+                    _pay_button(payment, copy.BUTTON_PAY_BALANCE),
+                    (command("menu"), copy.BUTTON_MAIN_MENU),
+                ],
             )
-        return graph.text(
-            to, body + "\n\nYour booking is fully paid. See you in Victoria Falls! 🌍"
-        )
-    if payment.payment_method in (PaymentMethod.BANK_TRANSFER, PaymentMethod.OMARI):
-        opening = (
-            f"❌ We couldn't confirm your {method} payment of {money(payment.amount)} for booking "
-            f"{booking.booking_reference}. Please check the proof of payment, or talk to our team."
-        )
-    else:
-        opening = (
-            f"❌ Your {method} payment of {money(payment.amount)} for booking "
-            f"{booking.booking_reference} {WHY.get(payment.status, 'did not complete')}. "
-            + (
-                "If you approved it after all and money left your account, tell us: "
-                "we'll match it to your booking."
-                if payment.status == PaymentStatus.EXPIRED
-                else "No money was taken."
-            )
-        )
+        return graph.text(to, f"{body}\n\n{copy.RECEIPT_FULLY_PAID}")
     return graph.reply_buttons(
         to,
-        f"{opening}\n\n{facts}\n\nWould you like to try again?",
-        [(f"pay:{booking.pk}", "Try again"), ("cmd:agent", "Talk to an agent")],
+        f"{copy.receipt_not_paid(payment)}\n\n{facts}\n\n{copy.RECEIPT_TRY_AGAIN}",
+        [_pay_button(payment, copy.BUTTON_TRY_AGAIN), (command("agent"), copy.BUTTON_AGENT)],
     )
 
 
 def _told_at_initiation(payment: Payment, new_status: str) -> bool:
-    """Paynow refused the request while we were starting it: whoever started it (the chat or
-    the payment form) has already explained that to the payer, with the ways to go on."""
+    """The gateway refused the request while we were starting it: whoever started it (the
+    chat or the payment form) has already explained that to the payer, with the ways on."""
     last = (
         payment.events.filter(applied=True, new_status=new_status)
         .order_by("-created_at", "-id")
@@ -105,17 +81,10 @@ def send_payment_receipt(sender, *, payment: Payment, old_status: str, new_statu
         contact = payment.booking.contact
         if contact is None or _told_at_initiation(payment, new_status):
             return
-        from conversations.services import queue_message
-
         queue_message(contact, receipt_payload(payment), flow_step=f"payment_receipt:{new_status}")
         logger.info(
             "Payment outcome sent to the traveller",
-            extra={
-                "payment_id": str(payment.pk),
-                "booking_reference": payment.booking.booking_reference,
-                "paynow_reference": payment.paynow_reference or "-",
-                "status": new_status,
-            },
+            extra={**payment_log_fields(payment), "status": new_status},
         )
     except Exception:
         logger.exception(

@@ -331,7 +331,7 @@ def stuck_pending_payments(*, now: datetime | None = None) -> QuerySet[Payment]:
     return (
         paynow_payments()
         .filter(status=PaymentStatus.PENDING, created_at__lt=now - pending_timeout())
-        .select_related("booking")
+        .select_related("booking", "paynow_attempt")
         .order_by("created_at")
     )
 
@@ -389,7 +389,7 @@ def webhook_failures(window: Window) -> WebhookFailures:
         counts.update(
             PaynowStatusUpdate.objects.filter(_in(window, "received_at"), source="ipn").aggregate(
                 paynow_invalid=Count("pk", filter=Q(valid=False)),
-                paynow_errored=Count("pk", filter=~Q(valid=False) & ~Q(error="")),
+                paynow_errored=Count("pk", filter=~Q(valid=False) & ~Q(exception="")),
             )
         )
     return WebhookFailures(**counts)

@@ -1,9 +1,10 @@
-"""Admin: Paynow Integration → Paynow Configurations, and the status-update log."""
+"""Admin: Paynow Integration → Paynow Configurations, the Paynow attempts, and the
+status-update log."""
 
 from django import forms
 from django.contrib import admin, messages
 
-from .models import PaynowConfig, PaynowStatusUpdate
+from .models import PaynowAttempt, PaynowConfig, PaynowStatusUpdate
 from .tasks import process_paynow_status_update
 
 MASK = "••••••••"
@@ -70,6 +71,39 @@ class PaynowConfigAdmin(admin.ModelAdmin):
     @admin.display(description="Integration key")
     def masked_key(self, obj):
         return MASK if obj.integration_key else "—"
+
+
+@admin.register(PaynowAttempt)
+class PaynowAttemptAdmin(admin.ModelAdmin):
+    """What Paynow knows of each payment; read-only (Paynow and reconciliation write it)."""
+
+    list_display = (
+        "created_at",
+        "payment",
+        "kind",
+        "paynow_reference",
+        "gateway_status",
+        "check_attempts",
+        "next_check_at",
+    )
+    list_filter = ("kind", "gateway_status", "payment__status")
+    search_fields = (
+        "paynow_reference",
+        "merchant_trace",
+        "payment__reference",
+        "payment__booking__booking_reference",
+    )
+    list_select_related = ("payment",)
+    readonly_fields = [f.name for f in PaynowAttempt._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(PaynowStatusUpdate)

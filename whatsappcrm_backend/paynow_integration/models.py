@@ -1,9 +1,11 @@
-"""Paynow configuration and the log of every status update we receive (IPN, poll, trace)."""
+"""Paynow configuration, each payment's Paynow attempt, and the log of every status update we
+receive (IPN, poll, trace)."""
 
 from django.db import models
 from django.db.models import Q
 
 from whatsappcrm.fields import EncryptedTextField
+from whatsappcrm.webhook_log import WebhookLog
 
 from .constants import DEFAULT_REMOTE_URL
 
@@ -58,7 +60,66 @@ class PaynowConfig(models.Model):
         return f"Paynow integration {self.integration_id}" + ("" if self.is_active else " (off)")
 
 
-class PaynowStatusUpdate(models.Model):
+class PaynowAttempt(models.Model):
+    """What Paynow knows of one payment: our trace id, its references, poll URL, codes, and
+    when reconciliation asks next. One per payment; created with the payment, before Paynow
+    hears of it, so a lost reply can always be traced."""
+
+    class Kind(models.TextChoices):
+        EXPRESS = "express", "Express checkout (mobile money)"
+        WEB = "web", "Web checkout (browser)"
+
+    payment = models.OneToOneField(
+        "customer_data.Payment", on_delete=models.PROTECT, related_name="paynow_attempt"
+    )
+    config = models.ForeignKey(
+        PaynowConfig,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="attempts",
+        help_text="The configuration the payment was started with (polls use it too).",
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.EXPRESS)
+    merchant_trace = models.CharField(
+        max_length=32,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Unique per attempt; lets us trace an initiation whose reply was lost.",
+    )
+    paynow_reference = models.CharField(max_length=64, blank=True, db_index=True)
+    poll_url = models.URLField(max_length=500, blank=True)
+    browser_url = models.URLField(
+        max_length=500, blank=True, help_text="Web checkout: Paynow's page for the payer."
+    )
+    gateway_status = models.CharField(
+        max_length=32, blank=True, help_text="The last status Paynow reported, verbatim."
+    )
+    instructions = models.TextField(blank=True, help_text="Paynow's instructions for the payer.")
+    authorization_code = models.CharField(
+        max_length=64, blank=True, help_text="InnBucks: the code the payer enters in the app."
+    )
+    authorization_expires = models.DateTimeField(null=True, blank=True)
+    check_attempts = models.PositiveIntegerField(default=0)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When reconciliation polls it next."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Paynow attempt"
+        verbose_name_plural = "Paynow attempts"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Paynow {self.paynow_reference or '(no reference yet)'} for {self.payment_id}"
+
+
+class PaynowStatusUpdate(WebhookLog):
     """A status message from Paynow, stored raw and untrusted before anything acts on it."""
 
     class Source(models.TextChoices):
@@ -76,17 +137,9 @@ class PaynowStatusUpdate(models.Model):
         CONFLICTING_STATUS = "conflicting_status", "Conflicts with the payment's final status"
 
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.IPN)
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    body = models.TextField(blank=True)
-    headers = models.JSONField(default=dict, blank=True)
-    remote_ip = models.GenericIPAddressField(null=True, blank=True)
-    valid = models.BooleanField(null=True, help_text="Hash verified (None: not checked yet).")
-    processed = models.BooleanField(default=False, db_index=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
     processing_ms = models.PositiveIntegerField(
         null=True, blank=True, help_text="From receipt to applied status, in milliseconds."
     )
-    error = models.TextField(blank=True)
     reference = models.CharField(max_length=64, blank=True, db_index=True)
     paynow_reference = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(max_length=32, blank=True)
@@ -101,8 +154,7 @@ class PaynowStatusUpdate(models.Model):
     flag = models.CharField(max_length=24, choices=Flag.choices, blank=True, db_index=True)
     flag_resolved = models.BooleanField(default=False)
 
-    class Meta:
-        ordering = ["-received_at"]
+    class Meta(WebhookLog.Meta):
         indexes = [models.Index(fields=["paynow_reference", "status"])]
 
     def __str__(self) -> str:

@@ -1,7 +1,8 @@
 """Our Paynow client: the SHA-512 message hash, express/web checkout, poll, trace, status updates.
 
 Pure Python and httpx (no Django, no models), so it can be tested against the sandbox emulator
-and reused by services, the IPN view and the reconciliation task alike. Protocol: docs/PROTOCOLS.md.
+and reused by services, the IPN view and the reconciliation task alike. Protocol: Paynow's
+developer documentation (developers.paynow.co.zw) and its official Python SDK.
 """
 
 from __future__ import annotations

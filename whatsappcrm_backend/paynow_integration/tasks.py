@@ -12,7 +12,10 @@ logger = logging.getLogger(__name__)
 
 @shared_task(bind=True, max_retries=8, acks_late=True)
 def process_paynow_status_update(self, entry_id: int) -> None:
-    """Confirm (poll) and apply a stored status update; retried while Paynow is unreachable."""
+    """Confirm (poll) and apply a stored status update; retried while Paynow is unreachable.
+
+    A failure is recorded on the stored update (exception and traceback) by the service.
+    """
     try:
         process_status_message(entry_id)
     except PaynowError as exc:

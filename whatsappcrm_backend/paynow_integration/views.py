@@ -1,4 +1,5 @@
-"""Paynow's result URL (IPN) and return page. Thin: verify, store, hand over, answer."""
+"""Paynow's result URL (IPN) and return page. Thin: hand the raw request to the intake, map
+its typed rejections to HTTP, answer."""
 
 import logging
 import re
@@ -12,13 +13,21 @@ from django.views.decorators.http import require_GET, require_POST
 from customer_data.models import Payment
 from whatsappcrm.http import client_ip
 
-from .services import record_status_message
+from .services import status_updates as intake
 from .tasks import process_paynow_status_update
 
 logger = logging.getLogger(__name__)
 
 _REFERENCE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 _KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Forwarded-For", "X-Request-ID")
+# Each refusal's HTTP answer. 503 asks Paynow to send the update again later.
+_REJECTIONS: tuple[tuple[type[intake.StatusUpdateRejected], int, str], ...] = (
+    (intake.UnreadableStatusUpdate, 400, "Bad request"),
+    (intake.MalformedStatusUpdate, 400, "Bad request"),
+    (intake.IncompleteStatusUpdate, 400, "Bad request"),
+    (intake.StatusUpdateHashMismatch, 403, "Invalid IPN signature"),
+    (intake.StatusUpdateNotVerifiable, 503, "Not configured"),
+)
 
 
 @csrf_exempt
@@ -27,14 +36,17 @@ def paynow_ipn(request):
     """Paynow status update (form-encoded). 200 once stored and verified; 403 on bad hash."""
     logger.info("Paynow IPN received", extra={"source": "ipn"})
     headers = {name: request.headers[name] for name in _KEPT_HEADERS if name in request.headers}
-    entry, status = record_status_message(
-        body=request.body, headers=headers, remote_ip=client_ip(request)
-    )
-    if status == 200:
-        transaction.on_commit(lambda: process_paynow_status_update.delay(entry.pk))
-        return HttpResponse("OK", content_type="text/plain")
-    messages = {400: "Bad request", 403: "Invalid IPN signature", 503: "Not configured"}
-    return HttpResponse(messages.get(status, "Error"), status=status, content_type="text/plain")
+    try:
+        entry = intake.receive_status_update(
+            body=request.body, headers=headers, remote_ip=client_ip(request)
+        )
+    except intake.StatusUpdateRejected as exc:
+        status, text = next(
+            (code, text) for kind, code, text in _REJECTIONS if isinstance(exc, kind)
+        )
+        return HttpResponse(text, status=status, content_type="text/plain")
+    transaction.on_commit(lambda: process_paynow_status_update.delay(entry.pk))
+    return HttpResponse("OK", content_type="text/plain")
 
 
 class ReturnOutcome(models.TextChoices):

@@ -180,6 +180,9 @@ DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD")
 # --- Paynow -----------------------------------------------------------------------------
 # Off hides the Paynow options and refuses new Paynow payments (the guide's rollback switch).
 PAYNOW_ENABLED = env.bool("PAYNOW_ENABLED", default=True)
+# Card payments through Paynow's web checkout ("Pay by card"); the merchant's Paynow
+# integration must accept cards. Off by default; `make run` switches it on.
+PAYNOW_CARD_ENABLED = env.bool("PAYNOW_CARD_ENABLED", default=False)
 # Confirm each status update by polling the poll URL we stored before crediting.
 PAYNOW_CONFIRM_BY_POLL = env.bool("PAYNOW_CONFIRM_BY_POLL", default=True)
 # Minutes a Paynow payment may stay pending before reconciliation expires it.

@@ -46,15 +46,19 @@ def test_paynow_in_the_chat_when_the_form_is_missing_then_the_receipt(
     phone.says("0712345678")  # a NetOne number: Paynow's validation refuses it for EcoCash
     refused = phone.says("tendai@example.com")
     assert "071… is not an EcoCash number" in describe(refused[0])
+    assert "EcoCash numbers start with 077 or 078" in describe(refused[0])
     assert "Which mobile number" in describe(refused[1])  # the field named by .field, re-asked
     assert step_of(phone) == "ask_paynow_phone"
     assert not Payment.objects.exists()
 
     started = phone.says("0771111111")  # the e-mail is kept: straight on to Paynow
+    said = texts(started)
+    assert "We sent an EcoCash payment request for USD 100.00 to 077…111" in said
     assert (
-        "approve the USD 100.00 payment request for booking " + booking.booking_reference
-        in texts(started)
+        f"Approve it on your phone with your PIN to pay for booking {booking.booking_reference}"
+        in said
     )
+    assert "receipt" in said
     payment = Payment.objects.get()
     assert (payment.payment_method, payment.phone_number, payment.amount) == (
         "paynow_ecocash",
@@ -104,17 +108,18 @@ def test_paynow_refusal_and_innbucks_code(phone, paynow_config):
     phone.taps("EcoCash")
     phone.says("0774444444")  # test number: insufficient balance at once
     refused = phone.says("tendai@example.com")
-    assert "Insufficient balance" in describe(refused[0]) and "No money was taken" in describe(
-        refused[0]
-    )
+    assert "could not be started, so no money was taken" in describe(refused[0])
     assert options(refused[-1]).keys() == {"Try again", "Other payment", "Pay later"}
-    assert Payment.objects.get().status == PaymentStatus.FAILED
+    failed = Payment.objects.get()
+    assert failed.status == PaymentStatus.FAILED
+    assert "Insufficient balance" in failed.notes  # Paynow's words: for staff
+    assert "Insufficient balance" not in texts(refused)
 
     phone.taps("Try again")
     phone.taps("InnBucks")
     phone.says("0771111111")
     started = texts(phone.says("tendai@example.com"))
-    code = Payment.objects.get(payment_method="paynow_innbucks").authorization_code
+    code = Payment.objects.get(payment_method="paynow_innbucks").paynow_attempt.authorization_code
     assert code and f"authorisation code: *{code}*" in started
     assert f"schinn.wbpycode://innbucks.co.zw?pymInnCode={code}" in started
 
@@ -236,3 +241,77 @@ def test_a_message_while_paynow_is_being_contacted_waits_politely(phone, monkeyp
     state.save()
     reply = phone.says("hello?")  # the lost work is given up: a fresh start
     assert "How can I help you today" in describe(reply[-1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_card_deposit_opens_paynows_page_and_the_receipt_follows(
+    client, whatsapp_number, flows, tours, paynow_config, paynow_emulator, live_server, settings
+):
+    """Pay by card: a CTA URL button opens Paynow's web checkout (the emulator's page); a
+    test card pays there; Paynow's status update reaches our live result URL; the booking
+    shows Deposit paid and the receipt is queued, exactly as for mobile money."""
+    import httpx
+
+    from paynow_integration.models import PaynowAttempt
+
+    settings.SITE_URL = live_server.url
+    settings.PAYNOW_CARD_ENABLED = True
+    phone = chat.Phone(client)  # transactional: on-commit work runs for real
+    booking, choice = book_and_confirm(phone)
+    assert "Card (Paynow)" in chat.section_titles(choice)
+    assert {"Pay Full by Card", "Pay 50% by Card"} <= options(choice).keys()
+
+    phone.taps("Pay 50% by Card")
+    link = wait_until(lambda: [m for m in outbound(phone.wa_id) if m.message_type == "cta_url"])[0]
+    interactive = link.payload["interactive"]
+    payment = Payment.objects.get()
+    attempt = PaynowAttempt.objects.get(payment=payment)
+    assert (payment.payment_method, payment.amount) == ("paynow_card", Decimal("50.00"))
+    assert payment.email == "tendai@example.com"  # the booking's, for the receipt
+    assert interactive["action"]["parameters"] == {
+        "display_text": "Pay by card",
+        "url": attempt.browser_url,
+    }
+    assert (
+        f"Pay USD 50.00 for booking {booking.booking_reference} by card"
+        in (interactive["body"]["text"])
+    )
+    assert step_of(phone) == ""  # the conversation ended: the receipt will come by itself
+
+    # The payer opens the link and pays with a test card on Paynow's page.
+    page = httpx.get(attempt.browser_url)
+    assert page.status_code == 200 and payment.reference in page.text
+    paid = httpx.post(
+        attempt.browser_url,
+        data={
+            "action": "pay",
+            "method": "vmc",
+            "card_name": "Tendai Moyo",
+            "card_number": "4111 1111 1111 1111",
+            "card_expiry": "12/34",
+            "card_cvv": "123",
+        },
+    )
+    assert paid.status_code == 303
+    back = f"{live_server.url}/crm-api/paynow/return/?reference={payment.reference}"
+    assert paid.headers["location"] == back
+
+    # Waits on what the traveller and staff see (SQLite's shared test connection can show the
+    # payment's row before the rest of its transaction).
+    wait_until(lambda: Booking.objects.get().payment_status == Booking.PaymentStatus.DEPOSIT_PAID)
+    assert Payment.objects.get().status == PaymentStatus.SUCCESSFUL
+    receipt = wait_until(lambda: receipts(phone))[0]
+    body = describe(receipt)
+    assert "Payment received (card)" in body and "Paid so far: USD 50.00 of USD 100.00" in body
+    assert options(receipt).keys() == {"Pay balance", "Main menu"}
+    assert httpx.get(paid.headers["location"]).status_code == 200  # the return page
+    # Paynow's last word, kept on the attempt for staff.
+    assert PaynowAttempt.objects.get(pk=attempt.pk).gateway_status == "Paid"
+
+
+@pytest.mark.django_db
+def test_card_options_only_when_cards_are_on(phone, settings):
+    settings.PAYNOW_CARD_ENABLED = False
+    _, choice = book_and_confirm(phone)
+    assert "Card (Paynow)" not in chat.section_titles(choice)
+    assert "Pay Full by Card" not in options(choice)

@@ -1,18 +1,24 @@
 """Booking a tour: tour, date, travellers, e-mail, price, confirmation, then payment.
 
 ``ask_payment_option`` (the deployment guide's step) offers "Mobile Money (Paynow)" — hidden
-when PAYNOW_ENABLED is false — and the alternatives Omari and Bank Transfer. Meta limits a
-list row title to 24 characters, so the deposit row reads "Pay 50% Deposit" with
-"via Paynow" in its description. "Pay Full via Paynow" fits as it is.
+when PAYNOW_ENABLED is false —, "Card (Paynow)" (Paynow's web checkout, hidden when
+PAYNOW_CARD_ENABLED is false) and the alternatives Omari and Bank Transfer. The payment
+steps' words are in ``flows.copy`` (with why the deposit row reads "Pay 50% Deposit").
+
+``entry_points``: a ``pay:<booking id>`` button (on receipts) opens ``prepare_payment``.
 """
 
-PAYNOW_SECTION = "Mobile Money (Paynow)"
+from flows import copy
+
+PAYNOW_SECTION = copy.PAYNOW_SECTION
+PAY_ENTRY_POINT = "pay"  # Callback(PAY_ENTRY_POINT, booking id) on our receipts' buttons
 
 FLOW = {
     "name": "booking",
     "description": "Book a tour and pay for it.",
     "triggers": ["book", "book a tour", "booking", "reserve", "make a booking", "i want to book"],
     "start": "check_tours",
+    "entry_points": {PAY_ENTRY_POINT: {"step": "prepare_payment", "context": "booking_id"}},
     "steps": {
         "check_tours": {
             "type": "branch",
@@ -226,18 +232,17 @@ FLOW = {
             "expect": "choice",
             "message": {
                 "kind": "list",
-                "body": "How would you like to pay for *{{ booking_reference }}*? "
-                "Amount due: {{ balance_due }}.",
-                "button": "Payment options",
+                "body": copy.ASK_PAYMENT_OPTION,
+                "button": copy.PAYMENT_OPTIONS_BUTTON,
                 "sections": [
                     {
-                        "title": PAYNOW_SECTION,
+                        "title": copy.PAYNOW_SECTION,
                         "when": "paynow_enabled",
                         "rows": [
                             {
                                 "id": "paynow_full",
-                                "title": "Pay Full via Paynow",
-                                "description": "{{ balance_due }} by EcoCash, OneMoney or InnBucks",
+                                "title": copy.ROW_PAYNOW_FULL,
+                                "description": copy.ROW_PAYNOW_FULL_DESCRIPTION,
                                 "synonyms": [
                                     "full",
                                     "pay full",
@@ -249,9 +254,8 @@ FLOW = {
                             },
                             {
                                 "id": "paynow_deposit",
-                                "title": "Pay {{ deposit_percent }}% Deposit",
-                                "description": "via Paynow: {{ deposit_amount }} now, "
-                                "the rest later",
+                                "title": copy.ROW_PAYNOW_DEPOSIT,
+                                "description": copy.ROW_PAYNOW_DEPOSIT_DESCRIPTION,
                                 "when": "deposit_available",
                                 "synonyms": [
                                     "deposit",
@@ -262,23 +266,42 @@ FLOW = {
                         ],
                     },
                     {
-                        "title": "Other ways to pay",
+                        "title": copy.CARD_SECTION,
+                        "when": "paynow_card_enabled",
+                        "rows": [
+                            {
+                                "id": "card_full",
+                                "title": copy.ROW_CARD_FULL,
+                                "description": copy.ROW_CARD_FULL_DESCRIPTION,
+                                "synonyms": ["card", "visa", "mastercard", "pay by card"],
+                            },
+                            {
+                                "id": "card_deposit",
+                                "title": copy.ROW_CARD_DEPOSIT,
+                                "description": copy.ROW_CARD_DEPOSIT_DESCRIPTION,
+                                "when": "deposit_available",
+                                "synonyms": ["card deposit", "deposit by card"],
+                            },
+                        ],
+                    },
+                    {
+                        "title": copy.OTHER_SECTION,
                         "rows": [
                             {
                                 "id": "omari",
-                                "title": "Omari",
-                                "description": "Pay with Omari, then send us the proof",
+                                "title": copy.ROW_OMARI,
+                                "description": copy.ROW_OMARI_DESCRIPTION,
                             },
                             {
                                 "id": "bank_transfer",
-                                "title": "Bank Transfer",
-                                "description": "Pay into our bank account, then send the proof",
+                                "title": copy.ROW_BANK_TRANSFER,
+                                "description": copy.ROW_BANK_TRANSFER_DESCRIPTION,
                                 "synonyms": ["bank", "transfer", "eft"],
                             },
                             {
                                 "id": "later",
-                                "title": "Pay later",
-                                "description": "Keep the booking and pay another time",
+                                "title": copy.ROW_PAY_LATER,
+                                "description": copy.ROW_PAY_LATER_DESCRIPTION,
                             },
                         ],
                     },
@@ -287,6 +310,8 @@ FLOW = {
             "transitions": {
                 "paynow_full": "amount_full",
                 "paynow_deposit": "amount_deposit",
+                "card_full": "amount_card_full",
+                "card_deposit": "amount_card_deposit",
                 "omari": "omari_instructions",
                 "bank_transfer": "bank_instructions",
                 "later": "pay_later",
@@ -317,8 +342,7 @@ FLOW = {
             "expect": "choice",
             "message": {
                 "kind": "buttons",
-                "body": "You're paying {{ amount_label }} for {{ booking_reference }}. "
-                "Which mobile money service will you use?",
+                "body": copy.ASK_MOBILE_MONEY_SERVICE,
                 "buttons": [
                     {
                         "id": "paynow_ecocash",
@@ -339,8 +363,7 @@ FLOW = {
         "ask_paynow_phone": {
             "type": "question",
             "expect": "phone",
-            "message": "📱 Which mobile number should receive the payment request? "
-            "(e.g. 0771234567)",
+            "message": copy.ASK_PAYER_PHONE,
             "save_as": "paynow_phone",
             "next": "ask_paynow_email",
             "return_if_editing": True,
@@ -348,7 +371,7 @@ FLOW = {
         "ask_paynow_email": {
             "type": "question",
             "expect": "email",
-            "message": "📧 And the e-mail address for your receipt?",
+            "message": copy.ASK_RECEIPT_EMAIL,
             "save_as": "paynow_email",
             "next": "initiate_paynow",
             "return_if_editing": True,
@@ -362,9 +385,9 @@ FLOW = {
                 "refused": "payment_refused",
                 "invalid_phone": "ask_paynow_phone",
                 "invalid_email": "ask_paynow_email",
-                "invalid_payment_method": "ask_payment_option",
+                "method_unavailable": "ask_payment_option",
                 "invalid_amount": "ask_payment_option",
-                "not_configured": "ask_payment_option",
+                "nothing_to_pay": "end",
             },
         },
         "payment_started": {"type": "end"},
@@ -373,17 +396,46 @@ FLOW = {
             "expect": "choice",
             "message": {
                 "kind": "buttons",
-                "body": "Would you like to try again?",
+                "body": copy.ASK_TRY_AGAIN,
                 "buttons": [
-                    {"id": "retry", "title": "Try again", "synonyms": ["again", "yes"]},
-                    {"id": "other", "title": "Other payment", "synonyms": ["other"]},
-                    {"id": "later", "title": "Pay later", "synonyms": ["later", "no"]},
+                    {"id": "retry", "title": copy.BUTTON_TRY_AGAIN, "synonyms": ["again", "yes"]},
+                    {"id": "other", "title": copy.BUTTON_OTHER_PAYMENT, "synonyms": ["other"]},
+                    {"id": "later", "title": copy.BUTTON_PAY_LATER, "synonyms": ["later", "no"]},
                 ],
             },
             "transitions": {
                 "retry": "ask_paynow_method",
                 "other": "ask_payment_option",
                 "later": "pay_later",
+            },
+        },
+        "amount_card_full": {
+            "type": "action",
+            "action": "set_payment_amount",
+            "params": {"purpose": "full"},
+            "transitions": {"nothing_due": "fully_paid"},
+            "next": "start_card_payment",
+        },
+        "amount_card_deposit": {
+            "type": "action",
+            "action": "set_payment_amount",
+            "params": {"purpose": "deposit"},
+            "transitions": {"nothing_due": "fully_paid"},
+            "next": "start_card_payment",
+        },
+        "start_card_payment": {
+            "type": "action",
+            "action": "initiate_paynow_payment",
+            "params": {"method": "paynow_card"},
+            "transitions": {
+                "started": "payment_started",
+                "unconfirmed": "payment_started",
+                "refused": "ask_payment_option",
+                "invalid_phone": "ask_payment_option",
+                "invalid_email": "ask_payment_option",
+                "method_unavailable": "ask_payment_option",
+                "invalid_amount": "ask_payment_option",
+                "nothing_to_pay": "end",
             },
         },
         "bank_instructions": {
@@ -402,9 +454,8 @@ FLOW = {
             "type": "question",
             "expect": "image",
             "optional": True,
-            "message": "When you've paid, send a photo or PDF of the proof of payment here. "
-            "Reply *later* if you'll send it another time.",
-            "error": "Please send the proof of payment as a photo or PDF, or reply *later*.",
+            "message": copy.ASK_PROOF,
+            "error": copy.ASK_PROOF_AGAIN,
             "save_as": "proof",
             "next": "check_proof",
         },
@@ -420,12 +471,12 @@ FLOW = {
             "expect": "choice",
             "message": {
                 "kind": "buttons",
-                "body": "Thanks! How much did you pay?",
+                "body": copy.ASK_PROOF_AMOUNT,
                 "buttons": [
-                    {"id": "full", "title": "Full amount", "synonyms": ["full", "all"]},
+                    {"id": "full", "title": copy.BUTTON_FULL_AMOUNT, "synonyms": ["full", "all"]},
                     {
                         "id": "deposit",
-                        "title": "Deposit only",
+                        "title": copy.BUTTON_DEPOSIT_ONLY,
                         "when": "deposit_available",
                         "synonyms": ["deposit"],
                     },
@@ -439,27 +490,10 @@ FLOW = {
             "action": "record_proof_of_payment",
             "transitions": {"recorded": "proof_received", "failed": "end"},
         },
-        "proof_received": {
-            "type": "end",
-            "message": "✅ Got it. Our team will check your payment of {{ amount_label }} for "
-            "{{ booking_reference }} and confirm here, usually within a few hours.",
-        },
-        "proof_later": {
-            "type": "end",
-            "message": "No problem. When you have it, reply *pay* and choose "
-            "{{ booking_reference }} "
-            "to send the proof of payment.",
-        },
-        "pay_later": {
-            "type": "end",
-            "message": "No problem. Your booking {{ booking_reference }} is saved. When you're "
-            "ready, reply *pay* or choose *Pay a balance* in the menu.",
-        },
-        "fully_paid": {
-            "type": "end",
-            "message": "Booking {{ booking_reference }} is fully paid, "
-            "so there's nothing more to pay. 🎉",
-        },
+        "proof_received": {"type": "end"},
+        "proof_later": {"type": "end", "message": copy.PROOF_LATER},
+        "pay_later": {"type": "end", "message": copy.PAY_LATER},
+        "fully_paid": {"type": "end", "message": copy.FULLY_PAID},
         "end": {"type": "end", "message": "Reply *menu* for anything else."},
     },
 }

@@ -21,6 +21,7 @@ from meta_integration import messages as graph
 
 from .. import templating
 from . import registry
+from .callbacks import COMMAND, Callback
 from .render import RenderEnv, build
 from .steps import (
     COMMON_FIELDS,
@@ -33,7 +34,8 @@ from .steps import (
 
 DEFINITIONS_PACKAGE = "flows.definitions"
 FLOW_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-FLOW_FIELDS = frozenset({"name", "description", "triggers", "start", "steps"})
+FLOW_FIELDS = frozenset({"name", "description", "triggers", "start", "steps", "entry_points"})
+ENTRY_POINT_FIELDS = frozenset({"step", "context"})
 
 
 class FlowDefinitionError(Exception):
@@ -97,6 +99,49 @@ def validate(definitions: list[tuple[str, Any]], *, known_flows: dict | None = N
     entries = _switch_entries(definitions)
     for source, flow in definitions:
         problems.extend(_validate_flow(source, flow, all_flows, entries))
+    problems.extend(_validate_entry_points(definitions))
+    return problems
+
+
+def _entry_points(flow: Any) -> dict[str, Any]:
+    points = flow.get("entry_points") if isinstance(flow, dict) else None
+    return points if isinstance(points, dict) else {}
+
+
+def _validate_entry_points(definitions: list[tuple[str, Any]]) -> list[str]:
+    """``entry_points`` map a callback action (a button on our messages, e.g. ``pay``) to
+    ``{"step": ..., "context": key}``: one flow per action, steps that exist."""
+    problems: list[str] = []
+    owner: dict[str, str] = {}
+    for source, flow in definitions:
+        if not isinstance(flow, dict):
+            continue
+        where = f"{source}: flow {flow.get('name')!r}"
+        if "entry_points" in flow and not isinstance(flow["entry_points"], dict):
+            problems.append(f"{where}: 'entry_points' must be a dict")
+            continue
+        steps = flow.get("steps") if isinstance(flow.get("steps"), dict) else {}
+        for action, entry in _entry_points(flow).items():
+            try:
+                Callback(action)
+            except ValueError:
+                problems.append(f"{where}: entry point {action!r} is not a short lowercase name")
+            if action == COMMAND:
+                problems.append(f"{where}: entry point {action!r} is reserved for commands")
+            if action in owner:
+                problems.append(f"{where}: entry point {action!r} is also {owner[action]}'s")
+            owner[action] = str(flow.get("name"))
+            if not isinstance(entry, dict) or set(entry) != ENTRY_POINT_FIELDS:
+                problems.append(
+                    f"{where}: entry point {action!r} needs exactly 'step' and 'context'"
+                )
+                continue
+            if entry["step"] not in steps:
+                problems.append(
+                    f"{where}: entry point {action!r} leads to missing step {entry['step']!r}"
+                )
+            if not isinstance(entry["context"], str) or not entry["context"]:
+                problems.append(f"{where}: entry point {action!r} needs a context key")
     return problems
 
 
@@ -143,7 +188,12 @@ def _validate_flow(
         problems.extend(_validate_step(f"{where}, step {step_name!r}", step, steps, all_flows))
     if start in steps:
         reachable = set()
-        for root in {start, *entries.get(name, set())}:
+        declared = {
+            entry.get("step")
+            for entry in _entry_points(flow).values()
+            if isinstance(entry, dict) and isinstance(entry.get("step"), str)
+        }
+        for root in {start, *entries.get(name, set()), *declared}:
             reachable |= _reachable(root, steps)
         for step_name in steps:
             if step_name not in reachable:

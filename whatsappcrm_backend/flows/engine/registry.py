@@ -1,8 +1,11 @@
-"""Named actions, conditions and option providers that flow definitions refer to.
+"""Named actions, conditions and option providers that flow definitions refer to, and the
+handlers of WhatsApp Flow form completions.
 
 Definitions are data, so they name code instead of holding it. A name is registered with a
 decorator in ``flows/actions.py``, ``flows/conditions.py`` or ``flows/selectors.py``;
-the loader refuses definitions that name anything not registered here.
+the loader refuses definitions that name anything not registered here. A form's completion
+(its ``nfm_reply``) goes to the handler registered for the WhatsApp Flow's name (the payment
+form registers ``@form_completion("payment_whatsapp_flow")``), so the engine knows no form.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class RegisteredAction:
 ACTIONS: dict[str, RegisteredAction] = {}
 CONDITIONS: dict[str, Callable[..., bool]] = {}
 OPTION_PROVIDERS: dict[str, Callable[..., list[dict[str, str]]]] = {}
+FormCompletionHandler = Callable[[Any, Any], None]  # (contact, inbound message)
+FORM_COMPLETIONS: dict[str, FormCompletionHandler] = {}
 
 _MODULES = ("flows.actions", "flows.conditions", "flows.selectors")
 
@@ -72,6 +77,16 @@ def option_provider(name: str):
 
     def register(func):
         OPTION_PROVIDERS[name] = func
+        return func
+
+    return register
+
+
+def form_completion(whatsapp_flow_name: str):
+    """Register ``func(contact, message)`` for completions of the WhatsApp Flow of that name."""
+
+    def register(func: FormCompletionHandler) -> FormCompletionHandler:
+        FORM_COMPLETIONS[whatsapp_flow_name] = func
         return func
 
     return register

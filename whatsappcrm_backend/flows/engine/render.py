@@ -9,6 +9,8 @@ A message spec is a string (plain text) or a dict with ``kind``:
   "description"?, "synonyms"?, "when"?}], "rows_from"?: provider, "params"?: {...},
   "when"?: condition}], "header"?, "footer"?}`` (at most 10 rows in all)
 - ``{"kind": "flow", "whatsapp_flow": name, "body", "cta", "screen"?}``
+- ``{"kind": "cta_url", "body", "display_text", "url"}``: one button that opens ``url``
+  (the URL is used as given, never a template)
 
 Texts are templates (``flows.templating``). ``when`` names a registered condition that
 hides the row, button or section when false. The options shown are returned with the
@@ -158,6 +160,17 @@ def build(spec: Any, to: str, env: RenderEnv, *, prefix: str = "") -> Rendered:
             flow_cta=cut(env.text(spec.get("cta", "Open")), c.FLOW_CTA_MAX, env.fit),
             flow_action="navigate" if spec.get("screen") else "data_exchange",
             screen=spec.get("screen"),
+            header=header,
+            footer=footer,
+        )
+        return Rendered(payload, [])
+
+    if kind == "cta_url":
+        payload = graph.cta_url(
+            to,
+            cut(body, c.CTA_URL_BODY_MAX, env.fit),
+            cut(env.text(spec.get("display_text", "Open")), c.CTA_URL_DISPLAY_TEXT_MAX, env.fit),
+            str(spec.get("url", "")),
             header=header,
             footer=footer,
         )

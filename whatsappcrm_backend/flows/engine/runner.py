@@ -22,9 +22,10 @@ from conversations import services as conversations
 from meta_integration import messages as graph
 from meta_integration.services import UNSUPPORTED_REPLY
 
-from .. import payment_form, templating
+from .. import form_tokens, templating
 from . import answers, registry
 from .answers import Incoming
+from .callbacks import COMMAND, Callback
 from .render import RenderEnv, build
 from .steps import DEFAULT_MAX_RETRIES, RETURN_TO_KEY
 from .triggers import best_trigger, command_for
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 MAX_STEPS_PER_MESSAGE = 50
 OPTIONS_KEY = "_options"
-PAY_REPLY_PREFIX = "pay:"  # buttons on receipts: pay:<booking id>
 AWAITING_KEY = "_awaiting"  # a deferred action's token while its slow work runs
 AWAITING_SINCE_KEY = "_awaiting_since"
 AWAITING_PATIENCE = timedelta(minutes=2)
@@ -238,10 +238,8 @@ class Runner:
                 "Deferred action lost; conversation restarted", extra={"contact": self.contact.pk}
             )
             self.reset()
-        if incoming.reply_id.startswith(PAY_REPLY_PREFIX):
-            # "Pay balance" / "Try again" on a receipt: straight to the payment choice.
-            booking_id = incoming.reply_id[len(PAY_REPLY_PREFIX) :]
-            self.start("booking", step="prepare_payment", context={"booking_id": booking_id})
+        callback = Callback.decode(incoming.reply_id)
+        if callback is not None and callback.action != COMMAND and self._enter(callback):
             return
         if state.flow_id and state.current_step:
             step = self.steps().get(state.current_step)
@@ -284,8 +282,35 @@ class Runner:
             elif not self.state.flow_id:
                 self.start(default_flow_name())
 
+    def _enter(self, callback: Callback) -> bool:
+        """A button on one of our messages (e.g. "Pay balance" on a receipt): start the flow
+        that declares its entry point, at the declared step, with the value in its context."""
+        from flows.models import Flow
+
+        for name, definition in Flow.objects.filter(is_active=True).values_list(
+            "name", "definition"
+        ):
+            entry = ((definition or {}).get("entry_points") or {}).get(callback.action)
+            if entry:
+                self.start(name, step=entry["step"], context={entry["context"]: callback.value})
+                return True
+        logger.info(
+            "Button %r names no entry point", callback.action, extra={"contact": self.contact.pk}
+        )
+        return False
+
     def _form_completion(self, message) -> None:
-        payment_form.handle_form_completion(self.contact, message)
+        """A WhatsApp Flow form closed: its registered handler continues the conversation."""
+        name = form_tokens.form_name_of(message)
+        handler = registry.FORM_COMPLETIONS.get(name or "")
+        if handler is None:
+            logger.warning(
+                "Form completion for no known form (%s)",
+                name or "unknown token",
+                extra={"contact": self.contact.pk},
+            )
+            return
+        handler(self.contact, message)
 
     # --- steps -------------------------------------------------------------------------
 

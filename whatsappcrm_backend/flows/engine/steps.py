@@ -71,7 +71,7 @@ STEP_TYPES = frozenset(STEP_FIELDS)
 EXPECT_TYPES = frozenset(
     {"text", "number", "integer", "date", "email", "phone", "choice", "yes_no", "image"}
 )
-MESSAGE_KINDS = frozenset({"text", "buttons", "list", "flow"})
+MESSAGE_KINDS = frozenset({"text", "buttons", "list", "flow", "cta_url"})
 
 DEFAULT_MAX_RETRIES = 3
 # The context key a question honours when ``return_if_editing`` is set (see booking flow).

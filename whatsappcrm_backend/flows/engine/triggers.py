@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 
 from .answers import normalise
+from .callbacks import COMMAND, Callback
 
 GLOBAL_COMMANDS: dict[str, frozenset[str]] = {
     "menu": frozenset({"menu", "main menu", "home", "start over", "restart", "back to menu"}),
@@ -30,15 +31,13 @@ GLOBAL_COMMANDS: dict[str, frozenset[str]] = {
         }
     ),
 }
-# Buttons we put on our own messages (receipts, help) carry these ids.
-COMMAND_REPLY_PREFIX = "cmd:"
 
 
 def command_for(text: str, reply_id: str = "") -> str | None:
-    """The global command this message is, if it is one."""
-    if reply_id.startswith(COMMAND_REPLY_PREFIX):
-        name = reply_id[len(COMMAND_REPLY_PREFIX) :].split(":", 1)[0]
-        return name if name in GLOBAL_COMMANDS else None
+    """The global command this message is, if it is one (typed, or a ``cmd`` button)."""
+    callback = Callback.decode(reply_id)
+    if callback is not None and callback.action == COMMAND:
+        return callback.value if callback.value in GLOBAL_COMMANDS else None
     if reply_id:
         return None
     said = normalise(text)

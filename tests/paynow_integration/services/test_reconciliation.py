@@ -9,9 +9,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from customer_data.models import Booking, Payment, PaymentStatus
+from paynow_integration.models import PaynowAttempt
 from paynow_integration.services import reconcile_pending_payments
 from tests.helpers import wait_until
-from tests.paynow_integration.support import initiate
+from tests.paynow_integration.support import attempt, initiate
 
 pytestmark = pytest.mark.django_db
 
@@ -21,14 +22,17 @@ def _status(payment):
 
 
 def _due_now(payment):
-    Payment.objects.filter(pk=payment.pk).update(next_check_at=None)
+    PaynowAttempt.objects.filter(payment=payment).update(next_check_at=None)
 
 
 def test_dropped_ipn_is_recovered_by_reconciliation(paynow_config, paynow_emulator, booking_200):
     paynow_emulator.state.drop_next_updates(1)  # the Paid update never reaches us
     payment = initiate(booking_200, phone="0771111111").payment
     wait_until(
-        lambda: paynow_emulator.state.get_transaction(payment.paynow_reference)["status"] == "Paid"
+        lambda: (
+            paynow_emulator.state.get_transaction(attempt(payment).paynow_reference)["status"]
+            == "Paid"
+        )
     )
     assert _status(payment) == PaymentStatus.PENDING
     _due_now(payment)
@@ -49,7 +53,7 @@ def test_paynow_down_at_initiation_then_resolved_by_trace(
     )
     outcome = initiate(booking_200, phone="0772222222")
     payment = outcome.payment
-    assert outcome.state == "unconfirmed" and not payment.poll_url
+    assert outcome.outcome == "unavailable" and not attempt(payment).poll_url
     # The test number pays after ~0.3 s; its status update goes to a payment that has no
     # Paynow reference yet, and the trace must still find it.
     wait_until(
@@ -62,7 +66,7 @@ def test_paynow_down_at_initiation_then_resolved_by_trace(
     reconcile_pending_payments()
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.SUCCESSFUL
-    assert payment.poll_url  # learnt from the trace
+    assert attempt(payment).poll_url  # learnt from the trace
 
 
 def test_initiation_never_reached_paynow_fails_after_grace(
@@ -94,7 +98,7 @@ def test_paid_just_before_timeout_is_credited_not_expired(
 ):
     payment = initiate(booking_200, phone="0772222222").payment
     paynow_emulator.state.drop_next_updates(1)
-    paynow_emulator.state.approve(payment.paynow_reference)
+    paynow_emulator.state.approve(attempt(payment).paynow_reference)
     _due_now(payment)
     reconcile_pending_payments(now=timezone.now() + timedelta(minutes=16))
     assert _status(payment) == PaymentStatus.SUCCESSFUL
@@ -107,13 +111,12 @@ def test_unreachable_paynow_never_expires_a_payment(paynow_config, paynow_emulat
     summary = reconcile_pending_payments(now=timezone.now() + timedelta(minutes=30))
     assert summary.errors == 1
     assert _status(payment) == PaymentStatus.PENDING
-    payment.refresh_from_db()
-    assert payment.next_check_at > timezone.now()  # backed off, will try again
+    assert attempt(payment).next_check_at > timezone.now()  # backed off, will try again
 
 
 def test_backoff_skips_payments_not_due(paynow_config, booking_200):
     payment = initiate(booking_200, phone="0772222222").payment
-    assert payment.next_check_at > timezone.now()
+    assert attempt(payment).next_check_at > timezone.now()
     assert reconcile_pending_payments().checked == 0
 
 
@@ -121,7 +124,10 @@ def test_reconcile_command(paynow_config, paynow_emulator, booking_200):
     paynow_emulator.state.drop_next_updates(1)
     payment = initiate(booking_200, phone="0771111111").payment
     wait_until(
-        lambda: paynow_emulator.state.get_transaction(payment.paynow_reference)["status"] == "Paid"
+        lambda: (
+            paynow_emulator.state.get_transaction(attempt(payment).paynow_reference)["status"]
+            == "Paid"
+        )
     )
     _due_now(payment)
     out = StringIO()
@@ -143,7 +149,9 @@ def test_a_disputed_payment_found_by_reconciliation_is_flagged_not_expired(
 
     payment = initiate(booking_200, phone="0772222222").payment
     paynow_emulator.state.drop_next_updates(1)
-    paynow_emulator.state.push_status(payment.paynow_reference, "Disputed", update_state=True)
+    paynow_emulator.state.push_status(
+        attempt(payment).paynow_reference, "Disputed", update_state=True
+    )
     _due_now(payment)
     reconcile_pending_payments(now=timezone.now() + timedelta(minutes=30))
     assert _status(payment) == PaymentStatus.PENDING  # for staff, not for the timer
@@ -153,7 +161,8 @@ def test_a_disputed_payment_found_by_reconciliation_is_flagged_not_expired(
 
 def test_an_innbucks_code_still_valid_is_not_expired(paynow_config, booking_200):
     payment = initiate(booking_200, method="paynow_innbucks", phone="0772222222").payment
-    assert payment.authorization_expires is not None
+    expires = attempt(payment).authorization_expires
+    assert expires is not None
     _due_now(payment)
-    reconcile_pending_payments(now=payment.authorization_expires - timedelta(minutes=1))
+    reconcile_pending_payments(now=expires - timedelta(minutes=1))
     assert _status(payment) == PaymentStatus.PENDING

@@ -8,10 +8,10 @@ import pytest
 from django.db import connections
 
 from customer_data.models import Booking, Payment, PaymentStatus
-from paynow_integration.models import PaynowStatusUpdate
+from paynow_integration.models import PaynowAttempt, PaynowStatusUpdate
 from paynow_integration.sdk import compute_hash, parse_form
 from tests.helpers import wait_until
-from tests.paynow_integration.support import INTEGRATION_KEY, initiate
+from tests.paynow_integration.support import INTEGRATION_KEY, attempt, initiate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,8 +30,8 @@ def _fields_for(payment, status="Paid", amount=None):
     return [
         ("reference", payment.reference),
         ("amount", amount or f"{payment.amount}"),
-        ("paynowreference", payment.paynow_reference),
-        ("pollurl", payment.poll_url),
+        ("paynowreference", attempt(payment).paynow_reference),
+        ("pollurl", attempt(payment).poll_url),
         ("status", status),
     ]
 
@@ -63,11 +63,11 @@ def test_test_number_cancelled(paynow_config, live_site, booking_200):
 
 def test_deposit_then_balance(paynow_config, paynow_emulator, live_site, booking_200):
     deposit = initiate(booking_200, amount="100.00", phone="0772222222").payment
-    paynow_emulator.state.approve(deposit.paynow_reference)
+    paynow_emulator.state.approve(attempt(deposit).paynow_reference)
     wait_until(lambda: _status(deposit) == PaymentStatus.SUCCESSFUL)
     assert Booking.objects.get(pk=booking_200.pk).payment_status == "deposit_paid"
     balance = initiate(booking_200, amount="100.00", phone="0781234567").payment
-    paynow_emulator.state.approve(balance.paynow_reference)
+    paynow_emulator.state.approve(attempt(balance).paynow_reference)
     wait_until(lambda: _status(balance) == PaymentStatus.SUCCESSFUL)
     booking = Booking.objects.get(pk=booking_200.pk)
     assert (booking.amount_paid, booking.payment_status) == (Decimal("200.00"), "paid")
@@ -163,7 +163,7 @@ def test_signed_odd_amounts_are_refused_not_rounded(paynow_config, live_site, bo
     response = httpx.post(f"{live_site.url}/crm-api/paynow/ipn/", content=body)
     assert response.status_code == 400
     assert _status(payment) == PaymentStatus.PENDING
-    assert "amount" in PaynowStatusUpdate.objects.get().error
+    assert "amount" in PaynowStatusUpdate.objects.get().exception
 
 
 def test_duplicated_fields_are_refused(paynow_config, live_site, booking_200):
@@ -181,14 +181,14 @@ def test_ipn_view_refuses_get(paynow_config, live_site):
 def _paid(booking, paynow_emulator):
     """A payment for `booking` that Paynow settled as Paid and we applied."""
     payment = initiate(booking, phone="0772222222").payment
-    paynow_emulator.state.approve(payment.paynow_reference)
+    paynow_emulator.state.approve(attempt(payment).paynow_reference)
     wait_until(lambda: _status(payment) == PaymentStatus.SUCCESSFUL)
     return payment
 
 
 def test_paid_then_sent_never_moves_back(paynow_config, paynow_emulator, live_site, booking_200):
     payment = _paid(booking_200, paynow_emulator)
-    paynow_emulator.state.push_status(payment.paynow_reference, "Sent")
+    paynow_emulator.state.push_status(attempt(payment).paynow_reference, "Sent")
     wait_until(lambda: PaynowStatusUpdate.objects.filter(status="Sent", processed=True).exists())
     assert _status(payment) == PaymentStatus.SUCCESSFUL
     assert Booking.objects.get(pk=booking_200.pk).amount_paid == Decimal("100.00")
@@ -208,7 +208,7 @@ def test_cancelled_after_paid_is_flagged(
 ):
     settings.PAYNOW_CONFIRM_BY_POLL = confirm_by_poll
     payment = _paid(booking_200, paynow_emulator)
-    paynow_emulator.state.push_status(payment.paynow_reference, "Cancelled")
+    paynow_emulator.state.push_status(attempt(payment).paynow_reference, "Cancelled")
     entry = wait_until(
         lambda: PaynowStatusUpdate.objects.filter(status="Cancelled", processed=True).first()
     )
@@ -219,7 +219,7 @@ def test_cancelled_after_paid_is_flagged(
 def test_unconfirmed_paid_is_not_credited(paynow_config, paynow_emulator, live_site, booking_200):
     """A validly signed Paid that Paynow's poll contradicts (still Sent) credits nothing."""
     payment = initiate(booking_200, phone="0772222222").payment
-    paynow_emulator.state.push_status(payment.paynow_reference, "Paid")  # state stays Sent
+    paynow_emulator.state.push_status(attempt(payment).paynow_reference, "Paid")  # state stays Sent
     wait_until(lambda: PaynowStatusUpdate.objects.filter(status="Paid", processed=True).exists())
     assert _status(payment) == PaymentStatus.PENDING
 
@@ -231,7 +231,7 @@ def test_ten_identical_ipns_at_once_credit_once(
     """Ten copies of the same Paid arrive together while the payment is still pending."""
     payment = initiate(booking_200, phone="0772222222").payment
     paynow_emulator.state.drop_next_updates(1)  # Paynow's own update is lost: only ours race
-    paynow_emulator.state.approve(payment.paynow_reference)
+    paynow_emulator.state.approve(attempt(payment).paynow_reference)
     assert _status(payment) == PaymentStatus.PENDING
     body = _signed_body(_fields_for(Payment.objects.get(pk=payment.pk)))
     barrier = threading.Barrier(10)
@@ -271,7 +271,7 @@ def test_our_failure_makes_paynow_retry(paynow_config, paynow_emulator, live_sit
 
     payment = initiate(booking_200, phone="0772222222").payment
     PaynowConfig.objects.update(is_active=False)
-    paynow_emulator.state.approve(payment.paynow_reference)
+    paynow_emulator.state.approve(attempt(payment).paynow_reference)
     wait_until(lambda: PaynowStatusUpdate.objects.filter(reference=payment.reference).exists())
     PaynowConfig.objects.update(is_active=True)
     wait_until(lambda: _status(payment) == PaymentStatus.SUCCESSFUL, timeout=20)
@@ -290,18 +290,22 @@ def test_update_before_our_poll_url_is_stored_is_confirmed_by_trace(
 ):
     """Paynow's update can overtake its own initiation reply: we then confirm by trace."""
     payment = initiate(booking_200, phone="0772222222").payment
-    Payment.objects.filter(pk=payment.pk).update(poll_url="")  # as if not stored yet
-    paynow_emulator.state.approve(payment.paynow_reference)
+    PaynowAttempt.objects.filter(payment=payment).update(poll_url="")  # as if not stored yet
+    paynow_emulator.state.approve(attempt(payment).paynow_reference)
     wait_until(lambda: _status(payment) == PaymentStatus.SUCCESSFUL)
     assert payment.events.filter(new_status="successful", applied=True, source="ipn").exists()
 
 
 def test_update_for_a_manual_payment_reference_is_flagged(paynow_config, live_site, booking_200):
-    from customer_data import services
+    from customer_data.checkout import Payer, request_payment
 
-    manual = services.create_payment(
-        booking=booking_200, amount=Decimal("50.00"), payment_method="bank_transfer", source="staff"
-    )
+    manual = request_payment(
+        booking=booking_200,
+        amount=Decimal("50.00"),
+        method="bank_transfer",
+        payer=Payer(),
+        source="staff",
+    ).payment
     fields = [
         ("reference", manual.reference),
         ("amount", "50.00"),
@@ -321,7 +325,9 @@ def test_unconfirmed_paid_before_poll_url_is_stored_is_not_credited(
     paynow_config, paynow_emulator, live_site, booking_200
 ):
     payment = initiate(booking_200, phone="0772222222").payment
-    Payment.objects.filter(pk=payment.pk).update(poll_url="")
-    paynow_emulator.state.push_status(payment.paynow_reference, "Paid")  # Paynow still says Sent
+    PaynowAttempt.objects.filter(payment=payment).update(poll_url="")
+    paynow_emulator.state.push_status(
+        attempt(payment).paynow_reference, "Paid"
+    )  # Paynow still says Sent
     wait_until(lambda: PaynowStatusUpdate.objects.filter(status="Paid", processed=True).exists())
     assert _status(payment) == PaymentStatus.PENDING
