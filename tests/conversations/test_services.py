@@ -34,18 +34,17 @@ def contact():
 def test_first_inbound_creates_the_contact_and_later_ones_only_move_forward():
     first = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
     contact = services.touch_contact_inbound(
-        whatsapp_id=WA_ID, profile_name="Tendai", sent_at=first
+        services.Identity(whatsapp_id=WA_ID, profile_name="Tendai"), sent_at=first
     )
     assert (contact.name, contact.first_seen, contact.last_inbound_at) == ("Tendai", first, first)
 
     later = first + timedelta(hours=2)
-    contact = services.touch_contact_inbound(whatsapp_id=WA_ID, profile_name="", sent_at=later)
+    contact = services.touch_contact_inbound(services.Identity(whatsapp_id=WA_ID), sent_at=later)
     assert contact.name == "Tendai"  # an empty profile name does not erase the known one
     assert contact.last_seen == later and contact.last_inbound_at == later
 
     contact = services.touch_contact_inbound(
-        whatsapp_id=WA_ID,
-        profile_name="Tendai M.",
+        services.Identity(whatsapp_id=WA_ID, profile_name="Tendai M."),
         sent_at=first,  # a late redelivery
     )
     assert contact.name == "Tendai M."
@@ -55,7 +54,7 @@ def test_first_inbound_creates_the_contact_and_later_ones_only_move_forward():
 
 def test_a_timestamp_from_the_future_is_capped_at_now():
     future = timezone.now() + timedelta(days=3)
-    contact = services.touch_contact_inbound(whatsapp_id=WA_ID, profile_name="", sent_at=future)
+    contact = services.touch_contact_inbound(services.Identity(whatsapp_id=WA_ID), sent_at=future)
     assert contact.last_inbound_at <= timezone.now()
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from meta_integration.payloads import (
     ChangeValue,
+    ContactProfile,
     InboundMessage,
     MalformedWebhook,
     MessageKind,
@@ -81,13 +82,14 @@ def test_every_fixture_has_the_test_business_identity(name):
     assert change.phone_number_id == PHONE_NUMBER_ID
     assert change.display_phone_number == DISPLAY_NUMBER
     assert change.errors == ()
-    assert envelope.ignored == ()
+    assert envelope.others == ()
+    assert envelope.all_skipped == ()
 
 
 def test_text():
     envelope = parse_webhook(load("text"))
     assert isinstance(envelope, WebhookEnvelope)
-    assert envelope.changes[0].contacts == {CUSTOMER: "Tendai"}
+    assert envelope.changes[0].contacts == (ContactProfile(CUSTOMER, None, "Tendai"),)
     message = envelope.messages[0]
     assert message == InboundMessage(
         wamid=WAMID_PREFIX + "EhggM0EwMUI2QkY5QzM4RDZGNTk1QjQ4ODE5MzdDNzhCQjIA",
@@ -200,7 +202,10 @@ def test_status_pricing_stays_available_in_raw():
 def test_multiple_messages_keep_order_and_profile_names():
     envelope = parse_webhook(load("multiple_messages"))
     change = envelope.changes[0]
-    assert change.contacts == {CUSTOMER: "Tendai", "263772345678": "Chipo"}
+    assert [(c.wa_id, c.name) for c in change.contacts] == [
+        (CUSTOMER, "Tendai"),
+        ("263772345678", "Chipo"),
+    ]
     assert [(m.from_wa_id, m.profile_name, m.text) for m in change.messages] == [
         (CUSTOMER, "Tendai", "Hi"),
         (CUSTOMER, "Tendai", "I'd like to book the Victoria Falls tour for 2 people"),
@@ -249,7 +254,6 @@ def base_message(**fields) -> dict:
     "message",
     [
         base_message(type="sticker", sticker={"id": "1", "animated": False}),
-        base_message(type="reaction", reaction={"message_id": "wamid.Y", "emoji": "👍"}),
         base_message(type="some_future_type"),
         base_message(
             type="unsupported",
@@ -257,7 +261,7 @@ def base_message(**fields) -> dict:
         ),
         base_message(type="interactive", interactive={"type": "some_future_reply"}),
     ],
-    ids=["sticker", "reaction", "unknown", "meta-unsupported", "unknown-interactive"],
+    ids=["sticker", "unknown", "meta-unsupported", "unknown-interactive"],
 )
 def test_unknown_types_are_unsupported_kind(message):
     parsed = parse_webhook(envelope_with(message=message)).messages[0]
@@ -314,7 +318,7 @@ def test_message_without_contacts_has_empty_profile_name():
 
 def test_contact_without_profile():
     data = envelope_with({"contacts": [{"wa_id": CUSTOMER}]})
-    assert parse_webhook(data).changes[0].contacts == {CUSTOMER: ""}
+    assert parse_webhook(data).changes[0].contacts == (ContactProfile(CUSTOMER, None, ""),)
 
 
 def test_value_level_errors():
@@ -324,15 +328,15 @@ def test_value_level_errors():
     assert change.errors == (WebhookError(131000, "Something", "", ""),)
 
 
-def test_other_fields_are_ignored_but_reported():
+def test_other_fields_are_kept_apart_with_their_place():
     data = load("text")
     data["entry"][0]["changes"].append(
         {"field": "message_template_status_update", "value": {"event": "APPROVED"}}
     )
     envelope = parse_webhook(data)
     assert len(envelope.changes) == 1
-    assert [(c.waba_id, c.field_name) for c in envelope.ignored] == [
-        (WABA_ID, "message_template_status_update")
+    assert [(c.waba_id, c.field_name, c.event, c.path) for c in envelope.others] == [
+        (WABA_ID, "message_template_status_update", "APPROVED", "entry[0].changes[1]")
     ]
 
 
@@ -370,7 +374,7 @@ def _status(data: dict) -> dict:
     return _value(data)["statuses"][0]
 
 
-MALFORMED = {
+ENVELOPE_MALFORMED = {
     "not an object (list)": [],
     "not an object (str)": "hello",
     "not an object (None)": None,
@@ -381,76 +385,265 @@ MALFORMED = {
     "entry item not an object": {"object": "whatsapp_business_account", "entry": ["x"]},
     "entry without id": _mutate("text", lambda d: d["entry"][0].pop("id")),
     "entry without changes": _mutate("text", lambda d: d["entry"][0].pop("changes")),
-    "change without field": _mutate("text", lambda d: d["entry"][0]["changes"][0].pop("field")),
-    "change without value": _mutate("text", lambda d: d["entry"][0]["changes"][0].pop("value")),
-    "missing metadata": _mutate("text", lambda d: _value(d).pop("metadata")),
-    "missing phone_number_id": _mutate(
-        "text", lambda d: _value(d)["metadata"].pop("phone_number_id")
-    ),
-    "empty phone_number_id": _mutate(
-        "text", lambda d: _value(d)["metadata"].update(phone_number_id="")
-    ),
-    "numeric phone_number_id": _mutate(
-        "text", lambda d: _value(d)["metadata"].update(phone_number_id=123456789012345)
-    ),
-    "messages not a list": _mutate("text", lambda d: _value(d).update(messages={})),
-    "message not an object": _mutate("text", lambda d: _value(d).update(messages=["x"])),
-    "contact without wa_id": _mutate("text", lambda d: _value(d)["contacts"][0].pop("wa_id")),
-    "message without id": _mutate("text", lambda d: _msg(d).pop("id")),
-    "message without from": _mutate("text", lambda d: _msg(d).pop("from")),
-    "message without type": _mutate("text", lambda d: _msg(d).pop("type")),
-    "message without timestamp": _mutate("text", lambda d: _msg(d).pop("timestamp")),
-    "non-numeric timestamp": _mutate("text", lambda d: _msg(d).update(timestamp="yesterday")),
-    "float timestamp": _mutate("text", lambda d: _msg(d).update(timestamp="1764540000.5")),
-    "negative timestamp": _mutate("text", lambda d: _msg(d).update(timestamp=-1)),
-    "bool timestamp": _mutate("text", lambda d: _msg(d).update(timestamp=True)),
-    "huge timestamp": _mutate("text", lambda d: _msg(d).update(timestamp="9" * 30)),
-    "text without body": _mutate("text", lambda d: _msg(d).update(text={})),
-    "text not an object": _mutate("text", lambda d: _msg(d).update(text="Hi")),
-    "button_reply without id": _mutate(
-        "button_reply", lambda d: _msg(d)["interactive"]["button_reply"].pop("id")
-    ),
-    "list_reply without id": _mutate(
-        "list_reply", lambda d: _msg(d)["interactive"]["list_reply"].pop("id")
-    ),
-    "interactive without type": _mutate(
-        "button_reply", lambda d: _msg(d)["interactive"].pop("type")
-    ),
-    "response_json not JSON": _mutate(
-        "flow_completion_nfm_reply",
-        lambda d: _msg(d)["interactive"]["nfm_reply"].update(response_json="{flow_token: x"),
-    ),
-    "response_json not an object": _mutate(
-        "flow_completion_nfm_reply",
-        lambda d: _msg(d)["interactive"]["nfm_reply"].update(response_json="[1, 2]"),
-    ),
-    "response_json missing": _mutate(
-        "flow_completion_nfm_reply",
-        lambda d: _msg(d)["interactive"]["nfm_reply"].pop("response_json"),
-    ),
-    "status without id": _mutate("status_sent", lambda d: _status(d).pop("id")),
-    "status without status": _mutate("status_sent", lambda d: _status(d).pop("status")),
-    "status without recipient": _mutate("status_sent", lambda d: _status(d).pop("recipient_id")),
-    "status with bad timestamp": _mutate("status_read", lambda d: _status(d).update(timestamp="")),
-    "status error without code": _mutate(
-        "status_failed", lambda d: _status(d)["errors"][0].pop("code")
-    ),
-    "status error with non-numeric code": _mutate(
-        "status_failed", lambda d: _status(d)["errors"][0].update(code="oops")
-    ),
-    "status errors not a list": _mutate("status_failed", lambda d: _status(d).update(errors={})),
 }
 
 
-@pytest.mark.parametrize("data", MALFORMED.values(), ids=MALFORMED.keys())
-def test_malformed_inputs_raise(data):
+@pytest.mark.parametrize("data", ENVELOPE_MALFORMED.values(), ids=ENVELOPE_MALFORMED.keys())
+def test_a_body_without_metas_envelope_is_refused(data):
     with pytest.raises(MalformedWebhook) as excinfo:
         parse_webhook(data)
     assert excinfo.value.reason
     assert isinstance(excinfo.value, ValueError)
 
 
+# One unreadable item inside the envelope: (body, kind, path, reason fragment).
+ITEM_MALFORMED = {
+    "change without field": (
+        _mutate("text", lambda d: d["entry"][0]["changes"][0].pop("field")),
+        "change",
+        "entry[0].changes[0]",
+        "field: missing",
+    ),
+    "change without value": (
+        _mutate("text", lambda d: d["entry"][0]["changes"][0].pop("value")),
+        "change",
+        "entry[0].changes[0]",
+        "value: expected an object",
+    ),
+    "missing metadata": (
+        _mutate("text", lambda d: _value(d).pop("metadata")),
+        "change",
+        "entry[0].changes[0]",
+        "metadata: expected an object",
+    ),
+    "missing phone_number_id": (
+        _mutate("text", lambda d: _value(d)["metadata"].pop("phone_number_id")),
+        "change",
+        "entry[0].changes[0]",
+        "phone_number_id: missing",
+    ),
+    "empty phone_number_id": (
+        _mutate("text", lambda d: _value(d)["metadata"].update(phone_number_id="")),
+        "change",
+        "entry[0].changes[0]",
+        "phone_number_id: empty",
+    ),
+    "numeric phone_number_id": (
+        _mutate("text", lambda d: _value(d)["metadata"].update(phone_number_id=123456789012345)),
+        "change",
+        "entry[0].changes[0]",
+        "phone_number_id: expected a string",
+    ),
+    "messages not a list": (
+        _mutate("text", lambda d: _value(d).update(messages={})),
+        "message",
+        "entry[0].changes[0].value.messages",
+        "expected a list",
+    ),
+    "message not an object": (
+        _mutate("text", lambda d: _value(d).update(messages=["x"])),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "expected an object",
+    ),
+    "contact without any id": (
+        _mutate("text", lambda d: _value(d)["contacts"][0].pop("wa_id")),
+        "contact",
+        "entry[0].changes[0].value.contacts[0]",
+        "neither wa_id nor user_id",
+    ),
+    "message without id": (
+        _mutate("text", lambda d: _msg(d).pop("id")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        ".id: missing",
+    ),
+    "message without from nor from_user_id": (
+        _mutate("text", lambda d: _msg(d).pop("from")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "neither from nor from_user_id",
+    ),
+    "message from a non-number": (
+        _mutate("text", lambda d: _msg(d).update({"from": "bla"})),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "from: not a phone number",
+    ),
+    "message without type": (
+        _mutate("text", lambda d: _msg(d).pop("type")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        ".type: missing",
+    ),
+    "message without timestamp": (
+        _mutate("text", lambda d: _msg(d).pop("timestamp")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "timestamp: missing",
+    ),
+    "non-numeric timestamp": (
+        _mutate("text", lambda d: _msg(d).update(timestamp="yesterday")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "messages[0].timestamp: expected an integer",
+    ),
+    "float timestamp": (
+        _mutate("text", lambda d: _msg(d).update(timestamp="1764540000.5")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "timestamp: expected an integer",
+    ),
+    "negative timestamp": (
+        _mutate("text", lambda d: _msg(d).update(timestamp=-1)),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "timestamp: negative",
+    ),
+    "bool timestamp": (
+        _mutate("text", lambda d: _msg(d).update(timestamp=True)),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "got bool",
+    ),
+    "huge timestamp": (
+        _mutate("text", lambda d: _msg(d).update(timestamp="9" * 30)),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "out of range",
+    ),
+    "text without body": (
+        _mutate("text", lambda d: _msg(d).update(text={})),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "text.body: missing",
+    ),
+    "text not an object": (
+        _mutate("text", lambda d: _msg(d).update(text="Hi")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "text: expected an object",
+    ),
+    "button_reply without id": (
+        _mutate("button_reply", lambda d: _msg(d)["interactive"]["button_reply"].pop("id")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "button_reply.id: missing",
+    ),
+    "list_reply without id": (
+        _mutate("list_reply", lambda d: _msg(d)["interactive"]["list_reply"].pop("id")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "list_reply.id: missing",
+    ),
+    "interactive without type": (
+        _mutate("button_reply", lambda d: _msg(d)["interactive"].pop("type")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "interactive.type: missing",
+    ),
+    "interactive without its object (WhatsApp Web reconnecting)": (
+        _mutate("button_reply", lambda d: _msg(d).pop("interactive")),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "interactive: expected an object",
+    ),
+    "response_json not JSON": (
+        _mutate(
+            "flow_completion_nfm_reply",
+            lambda d: _msg(d)["interactive"]["nfm_reply"].update(response_json="{flow_token: x"),
+        ),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "response_json: not JSON",
+    ),
+    "response_json not an object": (
+        _mutate(
+            "flow_completion_nfm_reply",
+            lambda d: _msg(d)["interactive"]["nfm_reply"].update(response_json="[1, 2]"),
+        ),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "not a JSON object",
+    ),
+    "response_json missing": (
+        _mutate(
+            "flow_completion_nfm_reply",
+            lambda d: _msg(d)["interactive"]["nfm_reply"].pop("response_json"),
+        ),
+        "message",
+        "entry[0].changes[0].value.messages[0]",
+        "response_json: missing",
+    ),
+    "status without id": (
+        _mutate("status_sent", lambda d: _status(d).pop("id")),
+        "status",
+        "entry[0].changes[0].value.statuses[0]",
+        ".id: missing",
+    ),
+    "status without status": (
+        _mutate("status_sent", lambda d: _status(d).pop("status")),
+        "status",
+        "entry[0].changes[0].value.statuses[0]",
+        ".status: missing",
+    ),
+    "status without any recipient": (
+        _mutate("status_sent", lambda d: _status(d).pop("recipient_id")),
+        "status",
+        "entry[0].changes[0].value.statuses[0]",
+        "neither recipient_id nor recipient_user_id",
+    ),
+    "status with bad timestamp": (
+        _mutate("status_read", lambda d: _status(d).update(timestamp="")),
+        "status",
+        "entry[0].changes[0].value.statuses[0]",
+        "timestamp: expected an integer",
+    ),
+    "status error without code": (
+        _mutate("status_failed", lambda d: _status(d)["errors"][0].pop("code")),
+        "status",
+        "entry[0].changes[0].value.statuses[0]",
+        "errors[0].code: missing",
+    ),
+    "status error with non-numeric code": (
+        _mutate("status_failed", lambda d: _status(d)["errors"][0].update(code="oops")),
+        "status",
+        "entry[0].changes[0].value.statuses[0]",
+        "errors[0].code: expected an integer",
+    ),
+    "status errors not a list": (
+        _mutate("status_failed", lambda d: _status(d).update(errors={})),
+        "status",
+        "entry[0].changes[0].value.statuses[0]",
+        "errors: expected a list",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "data,kind,path,reason", ITEM_MALFORMED.values(), ids=ITEM_MALFORMED.keys()
+)
+def test_one_unreadable_item_is_skipped_with_where_and_why(data, kind, path, reason):
+    envelope = parse_webhook(data)
+    skipped = [s for s in envelope.all_skipped if s.kind == kind]
+    assert [s.path for s in skipped] == [path]
+    assert reason in skipped[0].reason
+    assert envelope.messages == () or kind == "contact"
+
+
+def test_the_other_messages_of_a_delivery_survive_a_bad_one():
+    data = load("multiple_messages")
+    broken = _value(data)["messages"][1]
+    broken.pop("text")  # e.g. a type whose object Meta left out
+    envelope = parse_webhook(data)
+    assert [m.text for m in envelope.messages] == ["Hi", "menu"]
+    [skipped] = envelope.all_skipped
+    assert skipped.path == "entry[0].changes[0].value.messages[1]"
+    assert skipped.wamid == broken["id"]
+    assert skipped.raw == broken
+
+
 def test_malformed_reason_says_where():
     data = _mutate("text", lambda d: _msg(d).update(timestamp="yesterday"))
-    with pytest.raises(MalformedWebhook, match=r"messages\[0\]\.timestamp"):
-        parse_webhook(data)
+    [skipped] = parse_webhook(data).all_skipped
+    assert "messages[0].timestamp" in skipped.reason

@@ -91,8 +91,8 @@ def _other_number() -> bytes:
     ("case", "status", "reason"),
     [
         ("not_json", 400, "body is not UTF-8 JSON"),
-        ("no_number", 400, "no metadata.phone_number_id in the body"),
-        ("not_meta_shaped", 400, "messages[0].id: missing"),
+        ("no_number", 400, "no metadata.phone_number_id nor entry id in the body"),
+        ("not_meta_shaped", 400, "body.object: expected 'whatsapp_business_account'"),
         ("bad_signature", 403, "signature does not match"),
         ("no_signature", 403, "missing X-Hub-Signature-256"),
         ("no_app_secret", 403, "has no app secret configured"),
@@ -115,7 +115,7 @@ def test_each_refusal_is_mapped_to_its_status_with_one_log_line(
         body = b'{"object": "whatsapp_business_account", "entry": []}'
     elif case == "not_meta_shaped":
         data = fixture_json("text")
-        del data["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+        data["object"] = "instagram"  # signed and routable, but not a WhatsApp body
         body = json.dumps(data).encode()
     elif case == "bad_signature":
         kwargs = {"signature": "sha256=" + "0" * 64}

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # only for annotations: the models module does not import thi
 class OutboundDescription:
     """What conversations records about an outbound payload, in the channel's words."""
 
-    recipient: str  # the contact's id on the channel (``Contact.whatsapp_id``)
+    recipient: str  # the id it is addressed to: one of ``Contact.identities``
     message_type: str  # what the contact will see: text, button, list, flow, template, ...
     summary: str  # the body, or a readable summary for staff
 

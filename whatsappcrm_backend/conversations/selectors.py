@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import Contact, Message
+from .models import Contact, Message, MessageMedia, Referral
 
 SERVICE_WINDOW = timedelta(hours=24)
 
@@ -85,3 +85,52 @@ def outbound_since_last_inbound(contact: Contact, *, flow_step: str) -> bool:
 
 def message_by_wamid(wamid: str) -> Message | None:
     return Message.objects.filter(wamid=wamid).first()
+
+
+def contact_by_identity(*, whatsapp_id: str | None = None, user_id: str | None = None):
+    """The contact known by this phone number or user id (the phone number first)."""
+    if whatsapp_id:
+        found = Contact.objects.filter(whatsapp_id=whatsapp_id).first()
+        if found is not None:
+            return found
+    if user_id:
+        return Contact.objects.filter(user_id=user_id).first()
+    return None
+
+
+# --- media and referrals ---------------------------------------------------------------------
+
+
+def media_of_message(message_id: int) -> MessageMedia | None:
+    """The file an inbound message carried, whatever its state (pending, stored, refused,
+    failed); None when the message carried none."""
+    return MessageMedia.objects.filter(message_id=message_id).first()
+
+
+def stored_media_of_message(message_id: int) -> MessageMedia | None:
+    """The checked, stored file of message ``message_id`` (a proof of payment, say), or None
+    while it is not stored (not downloaded yet, refused, or no file at all). Open it with
+    ``media.file.open("rb")``; ``mime_type``, ``size``, ``sha256`` describe it."""
+    return MessageMedia.objects.filter(
+        message_id=message_id, status=MessageMedia.Status.STORED
+    ).first()
+
+
+def stored_media_by_channel_id(*, contact: Contact, channel_media_id: str) -> MessageMedia | None:
+    """The stored file the contact sent with this channel media id (what a flow keeps when it
+    asks for a photo or PDF), or None."""
+    return MessageMedia.objects.filter(
+        message__contact=contact,
+        channel_media_id=channel_media_id,
+        status=MessageMedia.Status.STORED,
+    ).first()
+
+
+def referral_before(contact_id: int, *, at: datetime) -> Referral | None:
+    """The ad or post that brought the contact to us most recently before ``at`` (e.g. a
+    booking's creation): what the dashboard counts bookings per ad by."""
+    return (
+        Referral.objects.filter(contact_id=contact_id, received_at__lte=at)
+        .order_by("-received_at", "-id")
+        .first()
+    )

@@ -26,7 +26,7 @@ class WhatsAppSender:
         """Raises ``messages.MessageLimitError`` (a ``ValueError``) on a violation."""
         messages.validate_payload(payload)
         return OutboundDescription(
-            recipient=str(payload.get("to", "")),
+            recipient=messages.recipient_of(payload),
             message_type=outbound_message_type(payload),
             summary=outbound_summary(payload),
         )

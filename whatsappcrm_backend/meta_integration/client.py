@@ -1,4 +1,5 @@
-"""The Graph API client for one business number: ``POST /{phone_number_id}/messages``.
+"""The Graph API client for one business number: ``POST /{phone_number_id}/messages`` and the
+media endpoints (``GET /{media-id}``, then the file from the URL it gives).
 
 Every payload passes ``messages.validate_payload`` before it leaves. Failures come back as one
 exception type per thing the caller can do about it: retry later, give up on this message, or
@@ -11,6 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -61,8 +63,23 @@ class OutsideWindowError(GraphRequestError):
 @dataclass(frozen=True, slots=True)
 class SendResult:
     wamid: str
-    wa_id: str  # Meta's normalised recipient id
+    wa_id: str  # Meta's normalised phone number of the recipient ("" when not told)
     response: dict[str, Any]
+    user_id: str = ""  # the recipient's business-scoped user ID, when Meta answered it
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """``GET /{media-id}``: where to fetch the file (a URL valid for minutes) and what it is."""
+
+    url: str
+    mime_type: str
+    sha256: str
+    file_size: int | None
+
+
+class MediaTooLarge(GraphRequestError):
+    """The file is bigger than we accept; nothing more is read."""
 
 
 class GraphClient:
@@ -90,11 +107,70 @@ class GraphClient:
             wamid = data["messages"][0]["id"]
             contacts = data.get("contacts") or [{}]
             wa_id = contacts[0].get("wa_id") or payload.get("to", "")
+            user_id = contacts[0].get("user_id") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
             raise GraphRequestError("Graph answered 200 without a message id") from None
         if not isinstance(wamid, str) or not wamid:
             raise GraphRequestError("Graph answered 200 without a message id")
-        return SendResult(wamid=wamid, wa_id=str(wa_id), response=data)
+        return SendResult(wamid=wamid, wa_id=str(wa_id), response=data, user_id=str(user_id))
+
+    def media_info(self, media_id: str) -> MediaInfo:
+        """The short-lived download URL of an inbound file, with its type, hash and size."""
+        if not self.config.access_token:
+            raise GraphRequestError("no access token configured for this number")
+        base = self.config.graph_base_url.rstrip("/")
+        url = f"{base}/{self.config.api_version}/{quote(media_id, safe='')}"
+        data = self._get_json(url, params={"phone_number_id": self.config.phone_number_id})
+        link = data.get("url")
+        if not isinstance(link, str) or urlsplit(link).scheme not in ("http", "https"):
+            raise GraphRequestError("Graph answered without a media URL")
+        size = data.get("file_size")
+        try:
+            file_size = int(size) if size is not None else None  # Meta sends it as a string
+        except (TypeError, ValueError):
+            file_size = None
+        return MediaInfo(
+            url=link,
+            mime_type=str(data.get("mime_type") or ""),
+            sha256=str(data.get("sha256") or ""),
+            file_size=file_size,
+        )
+
+    def download_media(self, url: str, *, max_bytes: int) -> bytes:
+        """The file's bytes from the URL ``media_info`` gave, with the access token (Meta
+        requires it); stops reading and raises ``MediaTooLarge`` past ``max_bytes``."""
+        headers = {"Authorization": f"Bearer {self.config.access_token}"}
+        try:
+            with self.http.stream("GET", url, headers=headers) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise _error_from_response(response.status_code, _json_or_none(response))
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise MediaTooLarge(f"file of {declared} bytes is over {max_bytes}")
+                chunks, total = [], 0
+                for chunk in response.iter_bytes():
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise MediaTooLarge(f"file is over {max_bytes} bytes")
+                    chunks.append(chunk)
+        except httpx.TransportError as exc:
+            raise GraphRetryableError(f"network error: {type(exc).__name__}") from exc
+        return b"".join(chunks)
+
+    def _get_json(self, url: str, *, params: dict[str, str]) -> dict[str, Any]:
+        try:
+            response = self.http.get(
+                url,
+                params=params,
+                headers={"Authorization": f"Bearer {self.config.access_token}"},
+            )
+        except httpx.TransportError as exc:
+            raise GraphRetryableError(f"network error: {type(exc).__name__}") from exc
+        data = _json_or_none(response)
+        if response.status_code == 200 and isinstance(data, dict):
+            return data
+        raise _error_from_response(response.status_code, data)
 
     def mark_as_read(self, wamid: str) -> None:
         """Blue ticks for an inbound message."""
@@ -119,6 +195,13 @@ class GraphClient:
         if response.status_code == 200 and isinstance(data, dict):
             return data
         raise _error_from_response(response.status_code, data)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _error_from_response(http_status: int, data: Any) -> GraphError:

@@ -14,6 +14,7 @@ from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
 from meta_integration import constants as c
+from meta_integration.payloads import is_bsuid
 
 
 class MessageLimitError(ValueError):
@@ -184,9 +185,35 @@ def _envelope(to: str, message_type: str) -> dict[str, Any]:
     return {
         "messaging_product": c.MESSAGING_PRODUCT,
         "recipient_type": c.RECIPIENT_TYPE_INDIVIDUAL,
-        "to": to,
+        **address(to),
         "type": message_type,
     }
+
+
+def address(to: str) -> dict[str, str]:
+    """How Meta wants a recipient named: a phone number in ``to``, a business-scoped user ID
+    in ``recipient`` (a BSUID in ``to`` does not reach the user)."""
+    return {"recipient": to} if is_bsuid(to) else {"to": to}
+
+
+def recipient_of(payload: Mapping[str, Any]) -> str:
+    """The id a payload is addressed to (``to`` wins when both are there, as at Meta)."""
+    return str(payload.get("to") or payload.get("recipient") or "")
+
+
+def readdressed(payload: Mapping[str, Any], to: str) -> dict[str, Any]:
+    """The payload addressed to ``to`` instead (the phone number learnt since it was queued,
+    say), by ``address``'s rule; every other key kept in place."""
+    rebuilt: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key in ("to", "recipient"):
+            if not any(k in rebuilt for k in ("to", "recipient")):
+                rebuilt.update(address(to))
+            continue
+        rebuilt[key] = value
+    if not any(k in rebuilt for k in ("to", "recipient")):
+        rebuilt.update(address(to))
+    return rebuilt
 
 
 def _header_body_footer(header: str | None, body: str, footer: str | None) -> dict[str, Any]:
@@ -228,7 +255,7 @@ def validate_payload(payload: Mapping[str, Any]) -> None:
             _fail("typing_indicator.type: must be 'text'")
         return
 
-    _id(obj, "to", "to", _MACHINE_VALUE_MAX)
+    _validate_recipient(obj)
     recipient_type = obj.get("recipient_type", c.RECIPIENT_TYPE_INDIVIDUAL)
     if recipient_type != c.RECIPIENT_TYPE_INDIVIDUAL:
         _fail(f"recipient_type: must be {c.RECIPIENT_TYPE_INDIVIDUAL!r}")
@@ -237,6 +264,20 @@ def validate_payload(payload: Mapping[str, Any]) -> None:
     if validator is None:
         _fail(f"type: {message_type!r} is not a message type this module can validate")
     validator(obj)
+
+
+def _validate_recipient(obj: Mapping[str, Any]) -> None:
+    """``to`` (a phone number) or ``recipient`` (a business-scoped user ID), at least one."""
+    if "to" not in obj and "recipient" not in obj:
+        _fail("to: required (or recipient, for a business-scoped user ID)")
+    if "to" in obj:
+        to = _id(obj, "to", "to", _MACHINE_VALUE_MAX)
+        if is_bsuid(to):
+            _fail("to: a business-scoped user ID goes in 'recipient', not 'to'")
+    if "recipient" in obj:
+        recipient = _id(obj, "recipient", "recipient", _MACHINE_VALUE_MAX)
+        if not is_bsuid(recipient):
+            _fail(f"recipient: {recipient[:40]!r} is not a business-scoped user ID")
 
 
 def _validate_text(obj: Mapping[str, Any]) -> None:

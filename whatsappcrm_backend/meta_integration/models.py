@@ -96,3 +96,124 @@ class WebhookEvent(WebhookLog):
 
     def __str__(self) -> str:
         return f"webhook {self.pk} ({self.phone_number_id or '?'})"
+
+
+class SkippedWebhookItem(models.Model):
+    """A message, status or change inside an accepted webhook that could not be read.
+
+    Kept as it came, with where it was and why, so staff see it and nothing is lost; the rest
+    of the delivery was processed and Meta got its 200.
+    """
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="skipped_items")
+    kind = models.CharField(max_length=16, help_text="message, status, change, ...")
+    path = models.CharField(max_length=200, help_text="Where in the body it was.")
+    reason = models.CharField(max_length=500)
+    wamid = models.CharField("WhatsApp message ID", max_length=255, blank=True)
+    raw = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "path"], name="skipped_item_once_per_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.path}"
+
+
+class TemplateStatus(models.TextChoices):
+    """``message_template_status_update`` events, from Meta's webhook reference."""
+
+    APPROVED = "APPROVED", "Approved"
+    PENDING = "PENDING", "In review"
+    REJECTED = "REJECTED", "Rejected"
+    PAUSED = "PAUSED", "Paused"
+    DISABLED = "DISABLED", "Disabled"
+    FLAGGED = "FLAGGED", "Flagged (at risk)"
+    IN_APPEAL = "IN_APPEAL", "In appeal"
+    REINSTATED = "REINSTATED", "Reinstated"
+    LOCKED = "LOCKED", "Locked"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED", "Template limit exceeded"
+    ARCHIVED = "ARCHIVED", "Archived"
+    UNARCHIVED = "UNARCHIVED", "Unarchived"
+    PENDING_DELETION = "PENDING_DELETION", "Being deleted"
+    DELETED = "DELETED", "Deleted"
+    UNKNOWN = "UNKNOWN", "Unknown"
+
+
+# A template in one of these states cannot be sent: the bot that relies on it is stuck.
+UNSENDABLE_TEMPLATE_STATUSES = frozenset(
+    {
+        TemplateStatus.REJECTED,
+        TemplateStatus.PAUSED,
+        TemplateStatus.DISABLED,
+        TemplateStatus.ARCHIVED,
+        TemplateStatus.PENDING_DELETION,
+        TemplateStatus.DELETED,
+    }
+)
+
+
+class MessageTemplate(models.Model):
+    """A message template as Meta last reported it (status, quality, category)."""
+
+    waba_id = models.CharField("WhatsApp Business Account ID", max_length=64)
+    template_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=32, blank=True)
+    category = models.CharField(max_length=32, blank=True)
+    status = models.CharField(
+        max_length=32, choices=TemplateStatus.choices, default=TemplateStatus.UNKNOWN
+    )
+    status_reason = models.CharField(max_length=255, blank=True)
+    quality_score = models.CharField(max_length=16, blank=True, help_text="GREEN, YELLOW, RED.")
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["waba_id", "template_id"], name="one_row_per_template")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})" if self.language else self.name
+
+    @property
+    def sendable(self) -> bool:
+        return self.status not in UNSENDABLE_TEMPLATE_STATUSES
+
+
+class AccountUpdate(models.Model):
+    """A webhook change other than messages: account, template, call, preference updates.
+
+    Meta sends most of these without ``metadata`` (no phone number ID); they are stored as
+    received and, for templates, folded into ``MessageTemplate``.
+    """
+
+    event = models.ForeignKey(
+        WebhookEvent, on_delete=models.CASCADE, related_name="account_updates"
+    )
+    path = models.CharField(max_length=200)
+    waba_id = models.CharField("WhatsApp Business Account ID", max_length=64)
+    field = models.CharField(max_length=64, db_index=True)
+    update_type = models.CharField(
+        max_length=64, blank=True, help_text="The change's event (APPROVED, ACCOUNT_DELETED, ...)."
+    )
+    template = models.ForeignKey(
+        MessageTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="updates"
+    )
+    summary = models.CharField(max_length=500, blank=True)
+    value = models.JSONField(default=dict)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "path"], name="account_update_once_per_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.update_type}".strip()

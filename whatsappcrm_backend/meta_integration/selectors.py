@@ -8,7 +8,7 @@ from conversations import selectors as conversation_selectors
 from conversations.models import Contact, Message
 
 from .models import MetaAppConfig
-from .payloads import InboundMessage, parse_message
+from .payloads import ContactProfile, InboundMessage, parse_message
 
 DEFAULT_INBOUND_HANDLER = "meta_integration.services.dispatch.default_inbound_handler"
 
@@ -47,7 +47,10 @@ def config_for_message(message: Message) -> MetaAppConfig | None:
 def inbound_view(message: Message) -> InboundMessage:
     """The typed, immutable view (``payloads.InboundMessage``) of a stored inbound message."""
     contact = message.contact
-    return parse_message(message.payload, profile_names={contact.whatsapp_id: contact.name})
+    profile = ContactProfile(
+        wa_id=contact.whatsapp_id, user_id=contact.user_id, name=contact.name
+    )
+    return parse_message(message.payload, profiles=(profile,))
 
 
 def inbound_handler_path() -> str:

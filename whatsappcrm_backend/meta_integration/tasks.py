@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .client import GraphRetryableError
-from .services import dispatch, housekeeping, outbound, read_receipts
+from .services import dispatch, housekeeping, media, outbound, read_receipts
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,10 @@ def enqueue_inbound(message_id: int) -> None:
 
 def enqueue_mark_read(message_id: int) -> None:
     mark_message_read.apply_async(args=[message_id], **_options())
+
+
+def enqueue_media_download(media_id: int, *, countdown: float | None = None) -> None:
+    download_media.apply_async(args=[media_id], countdown=countdown, **_options())
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -93,10 +97,23 @@ def mark_message_read(message_id: int) -> bool:
     return read_receipts.mark_message_read(message_id)
 
 
+MEDIA_RETRY_SECONDS = 30.0
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def download_media(media_id: int) -> str:
+    """Fetch, check and store one inbound file (``media.download_inbound_media``); a failed
+    attempt is tried again later (by this task with a broker, else by the sweep)."""
+    outcome = media.download_inbound_media(media_id)
+    if outcome == media.MediaOutcome.RETRY and not _eager():
+        enqueue_media_download(media_id, countdown=MEDIA_RETRY_SECONDS)
+    return str(outcome)
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def sweep_outbound_queues() -> dict[str, int]:
     """Safety net, run periodically by beat: wake forgotten queues, apply early statuses,
-    dispatch inbound messages whose task was lost."""
+    dispatch inbound messages whose task was lost, fetch files still pending."""
     contacts = housekeeping.contacts_with_due_messages()
     for contact_id in contacts:
         enqueue_send(contact_id)
@@ -104,11 +121,21 @@ def sweep_outbound_queues() -> dict[str, int]:
     inbound = housekeeping.undispatched_inbound()
     for message_id in inbound:
         enqueue_inbound(message_id)
-    if contacts or attached or inbound:
+    files = housekeeping.pending_media()
+    for media_id in files:
+        enqueue_media_download(media_id)
+    if contacts or attached or inbound or files:
         logger.info(
-            "Sweep: %s queues woken, %s statuses attached, %s inbound re-dispatched",
+            "Sweep: %s queues woken, %s statuses attached, %s inbound re-dispatched, "
+            "%s files to fetch",
             len(contacts),
             attached,
             len(inbound),
+            len(files),
         )
-    return {"queues": len(contacts), "statuses": attached, "inbound": len(inbound)}
+    return {
+        "queues": len(contacts),
+        "statuses": attached,
+        "inbound": len(inbound),
+        "media": len(files),
+    }

@@ -128,6 +128,40 @@ STORAGES = {
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(REPO_DIR / "var" / "media"))
 MEDIA_URL = "media/"
 
+# Photos and PDFs travellers send (proofs of payment): private files, shown to staff only
+# through the admin. "filesystem" keeps them under INBOUND_MEDIA_ROOT; "s3" in a bucket of
+# any S3-compatible service (django-storages), never with public URLs.
+INBOUND_MEDIA_STORAGE = env.str("INBOUND_MEDIA_STORAGE", default="filesystem").lower()
+INBOUND_MEDIA_ROOT = env.str("INBOUND_MEDIA_ROOT", default=str(REPO_DIR / "var" / "inbound-media"))
+if INBOUND_MEDIA_STORAGE == "filesystem":
+    STORAGES["inbound_media"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # No base_url: the files are not served by URL, only streamed by the admin.
+        "OPTIONS": {"location": INBOUND_MEDIA_ROOT, "base_url": None},
+    }
+elif INBOUND_MEDIA_STORAGE == "s3":
+    STORAGES["inbound_media"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("INBOUND_MEDIA_S3_BUCKET"),
+            "endpoint_url": env.str("INBOUND_MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("INBOUND_MEDIA_S3_REGION", default="") or None,
+            "access_key": env.str("INBOUND_MEDIA_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("INBOUND_MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("INBOUND_MEDIA_S3_PREFIX", default="whatsapp-media"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured("INBOUND_MEDIA_STORAGE must be 'filesystem' or 's3'.")
+# What a traveller's file may be (bigger or other files are recorded, not stored).
+INBOUND_MEDIA_MAX_BYTES = env.int("INBOUND_MEDIA_MAX_BYTES", default=16 * 1024 * 1024)
+INBOUND_MEDIA_TYPES = env.list(
+    "INBOUND_MEDIA_TYPES", default=["image/jpeg", "image/png", "image/webp", "application/pdf"]
+)
+
 # Secrets at rest (Paynow integration key, Meta tokens) are encrypted with this Fernet key.
 # Several keys, comma-separated, allow rotation: the first encrypts, all decrypt.
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])

@@ -21,7 +21,7 @@ from conversations.models import Message
 
 from .. import messages as payloads
 from .. import selectors
-from ..payloads import MessageKind
+from ..payloads import MalformedWebhook, MessageKind
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,9 @@ def dispatch_inbound_message(message_id: int) -> bool:
 
     Calls the handler named by ``settings.INBOUND_MESSAGE_HANDLER`` (a dotted path to a
     callable taking the ``conversations.models.Message``; default ``default_inbound_handler``)
-    inside a transaction that also marks the message dispatched: if the handler raises,
+    inside a transaction that also marks the message dispatched. A message nobody answers
+    (``payloads.SILENT_KINDS``: reactions, edits, deletions, system notices, call-permission
+    replies) is marked and kept from the handler: returns False. If the handler raises,
     nothing it wrote is kept, the conversation goes to staff and the traveller is told;
     messages it queues are sent only after commit. Returns False when the message was
     dispatched before (or is not an inbound message).
@@ -63,6 +65,15 @@ def dispatch_inbound_message(message_id: int) -> bool:
             return False
         message.dispatched_at = timezone.now()
         message.save(update_fields=["dispatched_at", "updated_at"])
+        if not _wants_answer(message):
+            # A reaction, an edit, a deletion, a system notice, a call-permission reply:
+            # on record for staff; the bot neither reads nor answers it.
+            logger.info(
+                "Inbound %s recorded; not for the bot",
+                message.message_type,
+                extra={"contact": message.contact_id, "wamid": message.wamid},
+            )
+            return False
         handler: Callable[[Message], Any] = import_string(selectors.inbound_handler_path())
         try:
             with transaction.atomic():  # a failing handler leaves nothing half-written
@@ -80,11 +91,18 @@ def dispatch_inbound_message(message_id: int) -> bool:
             conversations.pause_bot(message.contact)
             conversations.queue_message(
                 message.contact,
-                payloads.text(message.contact.whatsapp_id, HANDLER_FAILED_REPLY),
+                payloads.text(message.contact.address, HANDLER_FAILED_REPLY),
                 flow_step="handler_failed",
                 config=message.business_number_id,
             )
     return True
+
+
+def _wants_answer(message: Message) -> bool:
+    try:
+        return selectors.inbound_view(message).wants_answer
+    except MalformedWebhook:  # stored from a body that parsed once; answer rather than lose it
+        return True
 
 
 def default_inbound_handler(message: Message) -> None:
@@ -100,7 +118,7 @@ def default_inbound_handler(message: Message) -> None:
     if message.message_type not in SUPPORTED_INBOUND_TYPES:
         conversations.queue_message(
             contact,
-            payloads.text(contact.whatsapp_id, UNSUPPORTED_REPLY),
+            payloads.text(contact.address, UNSUPPORTED_REPLY),
             flow_step="unsupported_message_type",
             config=message.business_number_id,
         )

@@ -1,4 +1,5 @@
-"""The sweeps' work: find what a lost wake-up or a crashed worker left behind, and repair it.
+"""The sweeps' work: find what a lost wake-up or a crashed worker left behind, and repair it
+(forgotten send queues, early statuses, lost dispatches, files still to fetch).
 
 Run every minute by ``tasks.sweep_outbound_queues`` (Celery beat); every function is safe to
 run at any time, as often as wanted.
@@ -12,7 +13,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conversations import services as conversations
-from conversations.models import Message, MessageStatusEvent
+from conversations.models import Message, MessageMedia, MessageStatusEvent
+
+from .media import MAX_ATTEMPTS
 
 
 def contacts_with_due_messages(*, grace: timedelta = timedelta(seconds=30)) -> list[int]:
@@ -50,4 +53,17 @@ def undispatched_inbound(*, grace: timedelta = timedelta(minutes=2)) -> list[int
             dispatched_at__isnull=True,
             created_at__lt=timezone.now() - grace,
         ).values_list("pk", flat=True)[:500]
+    )
+
+
+def pending_media(*, grace: timedelta = timedelta(minutes=1), limit: int = 200) -> list[int]:
+    """Inbound files still waiting to be fetched (a lost task, or an attempt to retry)."""
+    return list(
+        MessageMedia.objects.filter(
+            status=MessageMedia.Status.PENDING,
+            created_at__lt=timezone.now() - grace,
+            attempts__lt=MAX_ATTEMPTS,
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
     )

@@ -25,6 +25,7 @@ from .. import messages as payloads
 from .. import selectors
 from ..client import GraphClient, GraphRequestError, GraphRetryableError, OutsideWindowError
 from ..constants import GraphErrorCode
+from ..payloads import is_bsuid, is_wa_id
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,11 @@ def _send_one(message: Message, clients: dict[int, GraphClient], now: datetime) 
         _fail_outside_window(message, details="The contact has not written in the last 24 hours.")
         return SendOutcome.FAILED
 
+    if payloads.recipient_of(message.payload) != contact.address:
+        # Queued before we learnt the phone number (or before a number change): the phone
+        # number is how Meta prefers to be asked, and the contact's current one is right.
+        message.payload = payloads.readdressed(message.payload, contact.address)
+        message.save(update_fields=["payload", "updated_at"])
     client = clients.get(config.pk)
     if client is None:
         client = clients[config.pk] = GraphClient(config)
@@ -147,8 +153,20 @@ def _send_one(message: Message, clients: dict[int, GraphClient], now: datetime) 
         conversations.record_send_failed(message, code=None, title=f"Invalid payload: {exc}")
         return SendOutcome.FAILED
     conversations.record_send_accepted(message, wamid=result.wamid)
+    learn_from_answer(contact, wa_id=result.wa_id, user_id=result.user_id)
     logger.info("Message accepted by Meta", extra={"contact": contact.pk, "wamid": result.wamid})
     return SendOutcome.ACCEPTED
+
+
+def learn_from_answer(contact: Contact, *, wa_id: str, user_id: str) -> None:
+    """Meta's answer names the recipient by both ids: complete the contact (see
+    ``conversations.services.resolve_contact``), only when one id is already the contact's."""
+    phone = wa_id if is_wa_id(wa_id) else None
+    bsuid = user_id if is_bsuid(user_id) else None
+    ids = {i for i in (phone, bsuid) if i}
+    if not ids or ids <= contact.identities or not ids & contact.identities:
+        return
+    conversations.resolve_contact(conversations.Identity(whatsapp_id=phone, user_id=bsuid))
 
 
 def _fail_outside_window(message: Message, *, details: str) -> None:
@@ -180,7 +198,7 @@ def queue_reengagement_template(
         return None
     if conversation_selectors.outbound_since_last_inbound(contact, flow_step=REENGAGEMENT_STEP):
         return None
-    payload = payloads.template(contact.whatsapp_id, template[0], template[1])
+    payload = payloads.template(contact.address, template[0], template[1])
     if schedule:
         return conversations.queue_message(
             contact, payload, flow_step=REENGAGEMENT_STEP, config=business_number_id or None

@@ -1,7 +1,8 @@
 """Intake of Meta's webhook: route, verify, store, then process (and replay) each event.
 
 ``receive_webhook`` is the one entry point for a POST. It routes the body by
-``metadata.phone_number_id`` to its config, verifies ``X-Hub-Signature-256`` on the raw bytes,
+``metadata.phone_number_id`` (account and template changes carry no metadata: by the WhatsApp
+Business Account in ``entry[].id``) to its config, verifies ``X-Hub-Signature-256`` on the raw bytes,
 stores the raw event (``WebhookEvent``, deduplicated by the body's sha256) and records its
 messages and statuses (``recording``). A refusal raises a ``WebhookRejected`` subclass that
 names what is wrong, never an HTTP status: ``views`` maps each to its answer.
@@ -91,15 +92,17 @@ def check_body_size(length: int) -> None:
         raise WebhookTooLarge(f"body of {length} bytes is over 3 MB")
 
 
-def routing_phone_number_ids(data: Any) -> list[str]:
-    """Read ``entry[].changes[].value.metadata.phone_number_id`` from an untrusted body.
+def routing_keys(data: Any) -> tuple[list[str], list[str]]:
+    """Read what routes an untrusted body to its configs: ``(phone_number_ids, waba_ids)``.
 
-    Only enough to find the config whose secret verifies the signature; the full parse comes
-    after verification.
+    A change with ``metadata.phone_number_id`` is routed by it; one without (account and
+    template updates) by its entry's ``id``, the WhatsApp Business Account. Only enough to
+    find the secrets that verify the signature; the full parse comes after verification.
     """
     if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
         raise WebhookMalformed("body has no entry list")
-    found: list[str] = []
+    numbers: list[str] = []
+    accounts: list[str] = []
     for entry in data["entry"]:
         changes = entry.get("changes") if isinstance(entry, dict) else None
         if not isinstance(changes, list):
@@ -108,11 +111,47 @@ def routing_phone_number_ids(data: Any) -> list[str]:
             value = change.get("value") if isinstance(change, dict) else None
             metadata = value.get("metadata") if isinstance(value, dict) else None
             number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
-            if isinstance(number, str) and number and number not in found:
-                found.append(number)
-    if not found:
-        raise WebhookMalformed("no metadata.phone_number_id in the body")
-    return found
+            if isinstance(number, str) and number:
+                if number not in numbers:
+                    numbers.append(number)
+                continue
+            account = entry.get("id")
+            if isinstance(account, str) and account and account not in accounts:
+                accounts.append(account)
+    if not numbers and not accounts:
+        raise WebhookMalformed("no metadata.phone_number_id nor entry id in the body")
+    return numbers, accounts
+
+
+def routing_phone_number_ids(data: Any) -> list[str]:
+    """The phone number IDs a body is routed by (see ``routing_keys``)."""
+    return routing_keys(data)[0]
+
+
+def _configs_for(numbers: list[str], accounts: list[str]) -> list[MetaAppConfig]:
+    """One config per routing key: the number's, or the first active one of the account.
+    Raises ``WebhookUnknownNumber`` / ``WebhookNoSecret``."""
+    known = {c.phone_number_id: c for c in MetaAppConfig.objects.filter(phone_number_id__in=numbers)}
+    chosen: list[MetaAppConfig] = []
+    for number in numbers:
+        config = known.get(number)
+        if config is None or not config.is_active:
+            state = "unknown" if config is None else "inactive"
+            raise WebhookUnknownNumber(f"phone_number_id {number} is {state}")
+        chosen.append(config)
+    for account in accounts:
+        config = (
+            MetaAppConfig.objects.filter(waba_id=account, is_active=True).order_by("pk").first()
+        )
+        if config is None:
+            raise WebhookUnknownNumber(f"WhatsApp Business Account {account} is unknown")
+        chosen.append(config)
+    for config in chosen:
+        if not config.webhook_secrets:
+            raise WebhookNoSecret(
+                f"phone_number_id {config.phone_number_id} has no app secret configured"
+            )
+    return chosen
 
 
 def receive_webhook(
@@ -129,24 +168,14 @@ def receive_webhook(
         data = _storable(json.loads(body.decode("utf-8")))
     except (ValueError, UnicodeDecodeError) as exc:
         raise WebhookMalformed(f"body is not UTF-8 JSON: {exc}") from None
-    numbers = routing_phone_number_ids(data)
-    known = MetaAppConfig.objects.filter(phone_number_id__in=numbers)
-    configs = {config.phone_number_id: config for config in known}
-    for number in numbers:
-        config = configs.get(number)
-        if config is None or not config.is_active:
-            state = "unknown" if config is None else "inactive"
-            raise WebhookUnknownNumber(f"phone_number_id {number} is {state}")
-        if not config.webhook_secrets:
-            raise WebhookNoSecret(f"phone_number_id {number} has no app secret configured")
-
+    configs = _configs_for(*routing_keys(data))
     signature = _header(headers, SIGNATURE_HEADER)
-    valid = all(verify_signature(signature, body, configs[n].webhook_secrets) for n in numbers)
+    valid = all(verify_signature(signature, body, config.webhook_secrets) for config in configs)
     event = _store_event(
         body=body,
         headers=headers,
         remote_ip=remote_ip,
-        config=configs[numbers[0]],
+        config=configs[0],
         valid=valid,
     )
     if not valid:
@@ -252,7 +281,7 @@ def process_webhook_event(
                 return False
             if envelope is None:
                 envelope = parse_webhook(json.loads(event.body))
-            recording.record_envelope(envelope)
+            recording.record_envelope(envelope, event_id=event.pk)
             event.processed = True
             event.processed_at = timezone.now()
             event.exception = event.traceback = ""
