@@ -8,14 +8,21 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from . import selectors, services
 from .forms import SendMessageForm
-from .models import Contact, Message, MessageStatusEvent
+from .models import Contact, Message, MessageMedia, MessageStatusEvent, Referral
 
 CONVERSATION_LENGTH = 50
 
@@ -24,6 +31,7 @@ CONVERSATION_LENGTH = 50
 class ContactAdmin(admin.ModelAdmin):
     list_display = (
         "whatsapp_id",
+        "username",
         "name",
         "last_seen",
         "last_inbound_at",
@@ -31,8 +39,18 @@ class ContactAdmin(admin.ModelAdmin):
         "bot_paused_until",
     )
     list_filter = ("needs_human_intervention",)
-    search_fields = ("whatsapp_id", "name")
-    readonly_fields = ("first_seen", "last_seen", "last_inbound_at", "created_at", "updated_at")
+    search_fields = ("whatsapp_id", "user_id", "username", "name")
+    # The ids and the username are WhatsApp's: they change only through its messages.
+    readonly_fields = (
+        "whatsapp_id",
+        "user_id",
+        "username",
+        "first_seen",
+        "last_seen",
+        "last_inbound_at",
+        "created_at",
+        "updated_at",
+    )
     change_form_template = "admin/conversations/contact/change_form.html"
     actions = ["pause_bot_action", "release_bot_action"]
 
@@ -66,7 +84,10 @@ class ContactAdmin(admin.ModelAdmin):
 
     def _conversation_context(self, contact: Contact, form: SendMessageForm) -> dict[str, Any]:
         return {
-            "conversation": selectors.recent_messages(contact, limit=CONVERSATION_LENGTH),
+            "conversation": [
+                _with_media(message)
+                for message in selectors.recent_messages(contact, limit=CONVERSATION_LENGTH)
+            ],
             "conversation_length": CONVERSATION_LENGTH,
             "send_form": form,
             "window_open": selectors.is_within_service_window(contact),
@@ -152,13 +173,66 @@ class MessageAdmin(admin.ModelAdmin):
         "flow_step",
     )
     list_filter = ("direction", "status", "message_type")
-    search_fields = ("wamid", "contact__whatsapp_id", "contact__name", "text")
+    search_fields = (
+        "wamid",
+        "contact__whatsapp_id",
+        "contact__user_id",
+        "contact__username",
+        "contact__name",
+        "text",
+    )
     list_select_related = ("contact",)
     date_hierarchy = "created_at"
     inlines = [StatusEventInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
-        return [f.name for f in Message._meta.fields]
+        return [*(f.name for f in Message._meta.fields), "attached_file", "came_from"]
+
+    def get_urls(self) -> list[URLPattern]:
+        urls = [
+            path(
+                "<path:object_id>/media/",
+                self.admin_site.admin_view(self.media_view),
+                name="conversations_message_media",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def media_view(self, request: HttpRequest, object_id: str) -> FileResponse:
+        """The file a traveller sent, for staff who may view messages (never a public URL)."""
+        message = get_object_or_404(Message, pk=object_id)
+        if not self.has_view_permission(request, message):
+            raise PermissionDenied
+        media = selectors.stored_media_of_message(message.pk)
+        if media is None:
+            raise Http404("No stored file for this message")
+        response = FileResponse(
+            media.file.open("rb"),
+            content_type=media.mime_type,
+            as_attachment=False,
+            filename=media.filename or f"message-{message.pk}",
+        )
+        # Only checked images and PDFs are stored; still, nothing in them may run here.
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'"
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    @admin.display(description="file")
+    def attached_file(self, obj: Message) -> str:
+        return media_link(obj)
+
+    @admin.display(description="came from (ad referral)")
+    def came_from(self, obj: Message) -> str:
+        referral = Referral.objects.filter(message=obj).first()
+        if referral is None:
+            return "-"
+        return format_html(
+            "{} <br><small>{} · click id {}</small>",
+            referral.headline or "(no headline)",
+            referral.source_url or referral.source_id or "-",
+            referral.ctwa_clid or "-",
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -166,3 +240,83 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="text")
     def short_text(self, obj: Message) -> str:
         return (obj.text[:60] + "…") if len(obj.text) > 60 else obj.text
+
+
+def _with_media(message: Message) -> Message:
+    link = media_link(message)
+    message.media_html = "" if link == "-" else link  # type: ignore[attr-defined]
+    return message
+
+
+def media_link(message: Message) -> str:
+    """The message's file for staff: the picture itself, or a link that opens the PDF; else
+    why there is none."""
+    try:
+        media = message.media  # joined by selectors.recent_messages
+    except MessageMedia.DoesNotExist:
+        return "-"
+    if media.status != MessageMedia.Status.STORED:
+        detail = f": {media.error}" if media.error else ""
+        return f"{media.get_status_display()}{detail}"
+    url = reverse("admin:conversations_message_media", args=[message.pk])
+    if media.is_image:
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener"><img src="{}" alt="{}" '
+            'style="max-width: 320px; max-height: 320px"></a>',
+            url,
+            url,
+            media.caption or "photo sent by the contact",
+        )
+    label = media.filename or "the document"
+    return format_html('<a href="{}" target="_blank" rel="noopener">Open {}</a>', url, label)
+
+
+@admin.register(MessageMedia)
+class MessageMediaAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "message", "kind", "mime_type", "size", "status", "error")
+    list_filter = ("status", "kind")
+    search_fields = ("channel_media_id", "message__wamid", "message__contact__name", "filename")
+    list_select_related = ("message",)
+    readonly_fields = (
+        "message",
+        "channel_media_id",
+        "kind",
+        "declared_mime_type",
+        "declared_sha256",
+        "caption",
+        "filename",
+        "status",
+        "mime_type",
+        "size",
+        "sha256",
+        "attempts",
+        "error",
+        "stored_at",
+        "created_at",
+        "preview",
+    )
+    exclude = ("file",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: MessageMedia | None = None) -> bool:
+        return False
+
+    @admin.display(description="file")
+    def preview(self, obj: MessageMedia) -> str:
+        return media_link(obj.message)
+
+
+@admin.register(Referral)
+class ReferralAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "contact", "headline", "source_type", "source_id", "ctwa_clid")
+    search_fields = ("headline", "source_id", "source_url", "ctwa_clid", "contact__name")
+    list_select_related = ("contact",)
+    readonly_fields = [f.name for f in Referral._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Referral | None = None) -> bool:
+        return False

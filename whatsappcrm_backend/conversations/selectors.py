@@ -39,7 +39,11 @@ def is_within_service_window(contact: Contact, *, now: datetime | None = None) -
 
 def recent_messages(contact: Contact, *, limit: int = 50) -> list[Message]:
     """The contact's last ``limit`` messages, oldest first (for reading as a conversation)."""
-    latest = list(Message.objects.filter(contact=contact).order_by("-created_at", "-id")[:limit])
+    latest = list(
+        Message.objects.filter(contact=contact)
+        .select_related("media")
+        .order_by("-created_at", "-id")[:limit]
+    )
     return latest[::-1]
 
 

@@ -175,9 +175,7 @@ def merge_contacts(*, keep: Contact, absorbed: Contact) -> Contact:
     absorbed.delete()  # first: its ids are unique and move to the kept contact
     Contact.objects.filter(pk=keep.pk).update(**merged, updated_at=timezone.now())
     keep.refresh_from_db()
-    logger.warning(
-        "Contacts merged: %s into %s", absorbed_id, keep.pk, extra={"contact": keep.pk}
-    )
+    logger.warning("Contacts merged: %s into %s", absorbed_id, keep.pk, extra={"contact": keep.pk})
     return keep
 
 

@@ -204,7 +204,10 @@ def _submit(
 
 def default_phone(session: FlowFormSession) -> str:
     """The contact's WhatsApp number in local form when it is a Zimbabwean mobile, else ""
-    (a foreign number: the payer types one)."""
+    (a foreign number: the payer types one). A contact known only by a username (no phone
+    number shared) gets "": the chat identity is never taken for a mobile-money number."""
+    if not session.contact.whatsapp_id:
+        return ""
     return zimbabwe_mobile(session.contact.whatsapp_id) or ""
 
 

@@ -139,7 +139,7 @@ def send_payment_form(*, contact, booking: Booking, amount: Decimal, purpose: st
             expires_at=timezone.now() + flow_token_ttl(),
         )
         payload = payloads.flow_message(
-            to=contact.whatsapp_id,
+            to=contact.address,
             body=body[:FLOW_BODY_MAX],
             flow_id=flow.flow_id,
             flow_token=flow_token_for(session),
@@ -388,7 +388,7 @@ def handle_form_completion(contact, message) -> None:
         session.save(update_fields=["status", "completed_at"])
         queue_message(
             contact,
-            payloads.text(contact.whatsapp_id, completion_text(session)),
+            payloads.text(contact.address, completion_text(session)),
             flow_step="payment_form_completed",
             config=getattr(message, "business_number_id", None),
         )

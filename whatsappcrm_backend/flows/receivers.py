@@ -33,7 +33,7 @@ def _pay_button(payment: Payment, title: str) -> tuple[str, str]:
 
 def receipt_payload(payment: Payment) -> dict:
     booking = payment.booking
-    to = booking.contact.whatsapp_id
+    to = booking.contact.address
     facts = copy.receipt_facts(payment)
     if payment.status == PaymentStatus.SUCCESSFUL:
         body = copy.RECEIPT_PAID.format(

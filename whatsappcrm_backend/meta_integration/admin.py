@@ -1,7 +1,9 @@
-"""Admin: WhatsApp numbers (secrets write-only) and the webhook log with replay."""
+"""Admin: WhatsApp numbers (secrets write-only), the webhook log with replay, what could not be
+read in it, and what Meta reports about the account and its message templates."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -10,7 +12,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from .models import DEFAULT_GRAPH_BASE_URL, MetaAppConfig, WebhookEvent
+from .models import (
+    DEFAULT_GRAPH_BASE_URL,
+    AccountUpdate,
+    MessageTemplate,
+    MetaAppConfig,
+    SkippedWebhookItem,
+    WebhookEvent,
+)
 from .services import webhook as intake
 
 SECRET_FIELDS = ("access_token", "app_secret", "previous_app_secret")
@@ -143,8 +152,20 @@ class MetaAppConfigAdmin(admin.ModelAdmin):
         return ", ".join(parts)
 
 
+class SkippedItemInline(admin.TabularInline):
+    model = SkippedWebhookItem
+    extra = 0
+    can_delete = False
+    fields = ("kind", "path", "reason", "wamid")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: WebhookEvent | None = None) -> bool:
+        return False
+
+
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
+    inlines = [SkippedItemInline]
     list_display = (
         "id",
         "received_at",
@@ -211,3 +232,85 @@ class WebhookEventAdmin(admin.ModelAdmin):
                 )
         if done:
             self.message_user(request, f"{done} event(s) replayed.", messages.SUCCESS)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """What Meta told us: staff read it, nobody edits it here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SkippedWebhookItem)
+class SkippedWebhookItemAdmin(_ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "reason", "wamid", "event")
+    list_filter = ("kind",)
+    search_fields = ("reason", "wamid", "path")
+    readonly_fields = ("event", "kind", "path", "reason", "wamid", "pretty_raw", "created_at")
+    exclude = ("raw",)
+
+    @admin.display(description="as received")
+    def pretty_raw(self, obj: SkippedWebhookItem) -> str:
+        return format_html(
+            "<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(obj.raw, indent=2)
+        )
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "name",
+        "language",
+        "status",
+        "can_be_sent",
+        "quality_score",
+        "category",
+        "status_reason",
+        "status_changed_at",
+    )
+    list_filter = ("status", "quality_score", "category")
+    search_fields = ("name", "template_id")
+    readonly_fields = (
+        "name",
+        "language",
+        "template_id",
+        "waba_id",
+        "status",
+        "status_reason",
+        "quality_score",
+        "category",
+        "status_changed_at",
+        "updated_at",
+    )
+
+    @admin.display(description="can be sent", boolean=True)
+    def can_be_sent(self, obj: MessageTemplate) -> bool:
+        return obj.sendable
+
+
+@admin.register(AccountUpdate)
+class AccountUpdateAdmin(_ReadOnlyAdmin):
+    list_display = ("received_at", "field", "update_type", "summary", "template")
+    list_filter = ("field", "update_type")
+    search_fields = ("summary", "update_type", "waba_id")
+    list_select_related = ("template",)
+    readonly_fields = (
+        "received_at",
+        "waba_id",
+        "field",
+        "update_type",
+        "summary",
+        "template",
+        "pretty_value",
+        "event",
+    )
+    exclude = ("value", "path")
+
+    @admin.display(description="as received")
+    def pretty_value(self, obj: AccountUpdate) -> str:
+        return format_html(
+            "<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(obj.value, indent=2)
+        )

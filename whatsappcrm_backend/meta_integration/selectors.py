@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 
 from conversations import selectors as conversation_selectors
 from conversations.models import Contact, Message
 
-from .models import MetaAppConfig
+from .models import UNSENDABLE_TEMPLATE_STATUSES, MessageTemplate, MetaAppConfig
 from .payloads import ContactProfile, InboundMessage, parse_message
 
 DEFAULT_INBOUND_HANDLER = "meta_integration.services.dispatch.default_inbound_handler"
@@ -47,9 +49,7 @@ def config_for_message(message: Message) -> MetaAppConfig | None:
 def inbound_view(message: Message) -> InboundMessage:
     """The typed, immutable view (``payloads.InboundMessage``) of a stored inbound message."""
     contact = message.contact
-    profile = ContactProfile(
-        wa_id=contact.whatsapp_id, user_id=contact.user_id, name=contact.name
-    )
+    profile = ContactProfile(wa_id=contact.whatsapp_id, user_id=contact.user_id, name=contact.name)
     return parse_message(message.payload, profiles=(profile,))
 
 
@@ -64,3 +64,16 @@ def reengagement_template() -> tuple[str, str] | None:
         return None
     language = settings.WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE or "en"
     return name.strip(), language.strip()
+
+
+def unsendable_templates(names: Iterable[str]) -> list[MessageTemplate]:
+    """Of the templates called ``names``, those Meta last reported as not sendable (rejected,
+    paused, disabled, archived, deleted): a message that relies on them cannot go out."""
+    wanted = {name for name in names if name}
+    if not wanted:
+        return []
+    return list(
+        MessageTemplate.objects.filter(
+            name__in=wanted, status__in=list(UNSENDABLE_TEMPLATE_STATUSES)
+        ).order_by("name", "language")
+    )

@@ -1,4 +1,5 @@
-"""Payment alerts for staff: a falling success rate, or IPNs that stop arriving.
+"""Alerts for staff: a falling payment success rate, IPNs that stop arriving, or a WhatsApp
+message template the system sends that Meta rejected or paused.
 
 ``run_alert_checks`` runs every minute (Celery beat, ``monitoring.tasks.check_payment_alerts``).
 Each kind of alert goes out at most once per ``ALERT_PERIOD`` seconds: ``cache.add`` on the
@@ -23,6 +24,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.utils import timezone
+
+from meta_integration import selectors as whatsapp_selectors
 
 from . import selectors
 
@@ -92,7 +95,39 @@ def ipn_silence_alert(*, now: datetime | None = None) -> Alert | None:
     )
 
 
-ALERT_CHECKS = (success_rate_alert, ipn_silence_alert)
+def templates_in_use() -> set[str]:
+    """The message templates the system sends: the re-engagement template outside the
+    24-hour window and the staff alert template."""
+    names = {settings.WHATSAPP_REENGAGEMENT_TEMPLATE, settings.STAFF_ALERT_WHATSAPP_TEMPLATE}
+    return {name.strip() for name in names if name and name.strip()}
+
+
+def template_alert(*, now: datetime | None = None) -> Alert | None:
+    """A template the system relies on was rejected, paused, disabled or removed by Meta."""
+    stuck = whatsapp_selectors.unsendable_templates(templates_in_use())
+    if not stuck:
+        return None
+    lines = [
+        f"  {t.name} ({t.language or '?'}): {t.get_status_display()}"
+        + (f", reason {t.status_reason}" if t.status_reason else "")
+        for t in stuck
+    ]
+    names = sorted({t.name for t in stuck})
+    return Alert(
+        # One kind per set of stuck templates: a newly stuck one alerts at once.
+        kind="template_unsendable:" + ",".join(names),
+        subject=f"WhatsApp template {', '.join(names)} cannot be sent",
+        body=(
+            "Meta reports that a message template this system sends can no longer be sent:\n"
+            + "\n".join(lines)
+            + "\nMessages that need it (replies after 24 hours of silence, staff alerts) will "
+            "fail until it is approved again. Check WhatsApp Manager, and Meta Integration → "
+            "Message templates in the admin."
+        ),
+    )
+
+
+ALERT_CHECKS = (success_rate_alert, ipn_silence_alert, template_alert)
 
 
 def _email_recipients() -> list[str]:

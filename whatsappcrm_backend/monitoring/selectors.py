@@ -26,8 +26,9 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from conversations.models import Contact, Message
-from customer_data.models import PAYNOW_METHODS, Payment, PaymentStatus
+from conversations import selectors as conversation_selectors
+from conversations.models import Contact, Message, Referral
+from customer_data.models import PAYNOW_METHODS, Booking, Payment, PaymentStatus
 from meta_integration.models import WebhookEvent
 
 FINISHED_STATUSES = (
@@ -508,4 +509,44 @@ def overview(window: Window, *, now: datetime | None = None) -> Overview:
         backlog=payment_backlog(window, now=now),
         webhooks=webhook_failures(window),
         collected=amount_collected(window),
+    )
+
+
+# --- where bookings come from (click-to-WhatsApp ads) ------------------------------------
+
+
+@dataclass(frozen=True)
+class AdBookings:
+    """Bookings made by contacts who came from one ad (or post)."""
+
+    ad: str  # the ad's id (``source_id``), else its URL, else its click id
+    headline: str
+    bookings: int
+
+
+def booking_referral(booking: Booking) -> Referral | None:
+    """The ad or post that brought the booking's contact to us, most recently before it was
+    made (None: the contact came on their own, or the booking has no contact)."""
+    if booking.contact_id is None:
+        return None
+    return conversation_selectors.referral_before(booking.contact_id, at=booking.created_at)
+
+
+def bookings_per_ad(window: Window) -> list[AdBookings]:
+    """Bookings created in the window, counted per ad they came from (most first)."""
+    counts: dict[str, list] = {}
+    bookings = Booking.objects.filter(_in(window, "created_at"), contact__isnull=False)
+    for booking in bookings.only("id", "contact_id", "created_at"):
+        referral = booking_referral(booking)
+        if referral is None:
+            continue
+        key = referral.source_id or referral.source_url or referral.ctwa_clid or "?"
+        entry = counts.setdefault(key, [referral.headline, 0])
+        entry[1] += 1
+    return sorted(
+        (
+            AdBookings(ad=key, headline=headline, bookings=n)
+            for key, (headline, n) in counts.items()
+        ),
+        key=lambda a: (-a.bookings, a.ad),
     )

@@ -151,7 +151,7 @@ def _message_rows(messages) -> list[dict]:
         {
             "url": _admin_url(message),
             "message": message,
-            "contact": message.contact.name or mask_phone(message.contact.whatsapp_id),
+            "contact": message.contact.name or _handle(message.contact),
             "contact_url": _admin_url(message.contact),
             "when": message.failed_at or message.created_at,
         }
@@ -159,12 +159,19 @@ def _message_rows(messages) -> list[dict]:
     ]
 
 
+def _handle(contact) -> str:
+    """The masked phone number, or the username of a contact who shares none."""
+    if contact.whatsapp_id:
+        return mask_phone(contact.whatsapp_id)
+    return f"@{contact.username}" if contact.username else "(username user)"
+
+
 def _contact_rows(contacts) -> list[dict]:
     return [
         {
             "url": _admin_url(contact),
             "name": contact.name or "—",
-            "phone": mask_phone(contact.whatsapp_id),
+            "phone": _handle(contact),
             "last_seen": contact.last_seen,
         }
         for contact in contacts

@@ -116,7 +116,7 @@ class Runner:
         )
 
     def send_text(self, body: str) -> None:
-        self.send_payload(graph.text(self.contact.whatsapp_id, body[:4096]))
+        self.send_payload(graph.text(self.contact.address, body[:4096]))
 
     def template_data(self) -> dict[str, Any]:
         data = {k: v for k, v in self.state.context.items() if not k.startswith("_")}
@@ -143,7 +143,7 @@ class Runner:
         return RenderEnv(text=lambda t: templating.render(t, data), when=when, rows=rows)
 
     def send_spec(self, spec: Any, *, prefix: str = "") -> list[dict[str, Any]]:
-        rendered = build(spec, self.contact.whatsapp_id, self._env(), prefix=prefix)
+        rendered = build(spec, self.contact.address, self._env(), prefix=prefix)
         self.send_payload(rendered.payload)
         return rendered.options
 

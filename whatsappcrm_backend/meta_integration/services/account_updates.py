@@ -51,9 +51,7 @@ def record_change(event_id: int, change: OtherChange) -> AccountUpdate:
         summary=summary(change)[:500],
         value=change.value,
     )
-    logger.info(
-        "WhatsApp account update stored: %s %s", update.field, update.update_type or "-"
-    )
+    logger.info("WhatsApp account update stored: %s %s", update.field, update.update_type or "-")
     return update
 
 

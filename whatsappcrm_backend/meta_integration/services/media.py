@@ -97,9 +97,7 @@ def download_inbound_media(media_id: int) -> MediaOutcome:
         )
         if locked is None:
             return MediaOutcome.NOTHING_TO_DO
-        conversations.store_media(
-            locked, content=content, mime_type=mime_type, sha256=digest.hex()
-        )
+        conversations.store_media(locked, content=content, mime_type=mime_type, sha256=digest.hex())
     logger.info(
         "Inbound %s stored (%s bytes)",
         media.kind,

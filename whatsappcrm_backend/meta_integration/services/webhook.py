@@ -2,9 +2,9 @@
 
 ``receive_webhook`` is the one entry point for a POST. It routes the body by
 ``metadata.phone_number_id`` (account and template changes carry no metadata: by the WhatsApp
-Business Account in ``entry[].id``) to its config, verifies ``X-Hub-Signature-256`` on the raw bytes,
-stores the raw event (``WebhookEvent``, deduplicated by the body's sha256) and records its
-messages and statuses (``recording``). A refusal raises a ``WebhookRejected`` subclass that
+Business Account in ``entry[].id``) to its config, verifies ``X-Hub-Signature-256`` on the raw
+bytes, stores the raw event (``WebhookEvent``, deduplicated by the body's sha256) and records
+its items, each on its own (``recording``). A refusal raises a ``WebhookRejected`` subclass that
 names what is wrong, never an HTTP status: ``views`` maps each to its answer.
 """
 
@@ -131,7 +131,9 @@ def routing_phone_number_ids(data: Any) -> list[str]:
 def _configs_for(numbers: list[str], accounts: list[str]) -> list[MetaAppConfig]:
     """One config per routing key: the number's, or the first active one of the account.
     Raises ``WebhookUnknownNumber`` / ``WebhookNoSecret``."""
-    known = {c.phone_number_id: c for c in MetaAppConfig.objects.filter(phone_number_id__in=numbers)}
+    known = {
+        c.phone_number_id: c for c in MetaAppConfig.objects.filter(phone_number_id__in=numbers)
+    }
     chosen: list[MetaAppConfig] = []
     for number in numbers:
         config = known.get(number)
