@@ -27,6 +27,10 @@ FAULT_KEYS = (
     "duplicate_times",
 )
 WINDOW_MODES = ("sync", "status", "off")
+PHONE_RE = re.compile(r"\d{6,15}")
+# WhatsApp usernames (Meta's BSUID page: "the same format restrictions as business usernames"):
+# letters, digits, periods and underscores; we bound the length at 3 to 30.
+USERNAME_RE = re.compile(r"[A-Za-z0-9._]{3,30}")
 
 
 def routes() -> list[Route]:
@@ -41,6 +45,8 @@ def routes() -> list[Route]:
         route("GET", r"/faults", get_faults),
         route("POST", r"/faults", set_faults),
         route("GET", r"/users", list_users),
+        route("POST", r"/users", create_user),
+        route("GET", r"/media/(?P<media_id>[0-9]+)", get_media),
         route("POST", rf"/users/{WA_ID}/send", user_send),
         route("POST", rf"/users/{WA_ID}/tap", user_tap),
         route("GET", rf"/users/{WA_ID}/conversation", conversation),
@@ -165,6 +171,43 @@ def list_users(emu: WhatsAppEmulator, request: Request) -> Response:
         return json_response({"users": [u.to_dict(now) for u in emu.store.users.values()]})
 
 
+def create_user(emu: WhatsAppEmulator, request: Request) -> Response:
+    """A user to play: `{"username": "tendai_m", "name": "Tendai", "private_phone":
+    "263771234567"}` adopts a username (webhooks carry only their BSUID; `private_phone` is
+    their own SIM, for mobile-money prompts, never sent to the business), or `{"wa_id":
+    "263771234567", "name": ...}` a user known by phone number. Answers the user, whose
+    `handle` names them in the other `/users/{handle}/...` routes."""
+    body = _body(request)
+    name = body.get("name") or None
+    if body.get("username"):
+        username = str(body["username"]).strip().lstrip("@")
+        if not USERNAME_RE.fullmatch(username):
+            return _error(
+                "username: 3 to 30 letters, digits, dots or underscores (WhatsApp's usernames)"
+            )
+        private_phone = body.get("private_phone") or None
+        if private_phone is not None and not PHONE_RE.fullmatch(str(private_phone)):
+            return _error("private_phone must be 6 to 15 digits")
+        user = emu.store.username_user(username, name, private_phone=private_phone)
+    elif body.get("wa_id"):
+        wa_id = str(body["wa_id"])
+        if not PHONE_RE.fullmatch(wa_id):
+            return _error("wa_id must be 6 to 15 digits")
+        user = emu.store.user(wa_id, name)
+    else:
+        return _error("give a username (a username user) or a wa_id (a phone number)")
+    with emu.store.cond:
+        return json_response(user.to_dict(time.time()))
+
+
+def get_media(emu: WhatsAppEmulator, request: Request, media_id: str) -> Response:
+    """A file a user sent (for the phone page's bubble), without the Graph API's token."""
+    media = emu.media.get(media_id)
+    if media is None:
+        return _error(f"no media {media_id}", 404, "not_found")
+    return Response(status=200, body=media.content, content_type=media.mime_type)
+
+
 def _send_result(emu: WhatsAppEmulator, record, event: dict, body: dict) -> Response:
     if body.get("wait"):
         emu.dispatcher.wait_for(event, _wait_seconds(body.get("timeout", 30)))
@@ -206,7 +249,7 @@ def user_tap(emu: WhatsAppEmulator, request: Request, wa_id: str) -> Response:
 def age_window(emu: WhatsAppEmulator, request: Request, wa_id: str) -> Response:
     body = _body(request)
     hours = float(body.get("hours", 25))
-    user = emu.store.user(wa_id)
+    user = emu.store.find_user(wa_id) or emu.store.user(wa_id)
     with emu.store.cond:
         user.last_inbound_at = time.time() - hours * 3600
         return json_response(user.to_dict(time.time()))

@@ -26,7 +26,7 @@ from sandbox.whatsapp.errors import (
     unknown_object,
     value_not_valid,
 )
-from sandbox.whatsapp.store import FlowDefinition, MessageRecord
+from sandbox.whatsapp.store import FlowDefinition, MessageRecord, User
 from sandbox.whatsapp.wire import Request, Response, json_response
 
 if TYPE_CHECKING:
@@ -47,7 +47,6 @@ __all__ = [
 VERSION = r"(?P<version>v\d+\.\d+)"
 OBJECT_ID = r"(?P<object_id>[A-Za-z0-9_.\-]+)"
 ERROR_CODES_HREF = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
-FAKE_MEDIA_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
 FLOW_CATEGORIES = {
     "SIGN_UP",
     "SIGN_IN",
@@ -138,14 +137,20 @@ def check_flow_known(emu: WhatsAppEmulator, body: dict) -> None:
 
 
 def status_object(
-    record: MessageRecord, status: str, timestamp: int, errors: list[dict] | None
+    record: MessageRecord,
+    status: str,
+    timestamp: int,
+    errors: list[dict] | None,
+    *,
+    user: User | None = None,
 ) -> dict:
-    status_obj: dict = {
-        "id": record.wamid,
-        "status": status,
-        "timestamp": str(timestamp),
-        "recipient_id": record.wa_id,
-    }
+    """A `statuses[]` entry. The recipient is `recipient_id` (their phone number, when Meta
+    shares it) and `recipient_user_id` (their BSUID), as Meta's BSUID page describes."""
+    status_obj: dict = {"id": record.wamid, "status": status, "timestamp": str(timestamp)}
+    if user is None or user.wa_id:
+        status_obj["recipient_id"] = user.wa_id if user is not None else record.wa_id
+    if user is not None:
+        status_obj["recipient_user_id"] = user.user_id
     if status in ("sent", "delivered"):
         category = "utility" if record.type == "template" else "service"
         conversation: dict = {
@@ -297,15 +302,21 @@ def get_object(emu: WhatsAppEmulator, request: Request, version: str, object_id:
         flow = emu.store.flows.get(object_id)
     if flow is not None:
         return json_response(_fields(request, flow.to_graph()))
-    if object_id in emu.media:
-        media = emu.media[object_id]
+    media = emu.media.get(object_id)
+    if media is not None:
+        # Meta's media page: the optional phone_number_id must be the number that got it.
+        number = request.query.get("phone_number_id")
+        if number is not None and number != emu.phone_number_id:
+            raise invalid_parameter(
+                f"Media {object_id} does not belong to phone number ID {number}."
+            )
         return json_response(
             {
                 "messaging_product": "whatsapp",
-                "url": f"{emu.base_url}/_media/{object_id}",
-                "mime_type": media["mime_type"],
-                "sha256": hashlib.sha256(FAKE_MEDIA_BYTES).hexdigest(),
-                "file_size": len(FAKE_MEDIA_BYTES),
+                "url": emu.media.url_for(emu.base_url, object_id),
+                "mime_type": media.mime_type,
+                "sha256": media.sha256_hex,
+                "file_size": str(len(media.content)),  # Meta sends it as a string
                 "id": object_id,
             }
         )
@@ -443,8 +454,12 @@ def get_key(emu: WhatsAppEmulator, request: Request, version: str, object_id: st
 
 # -- media ------------------------------------------------------------------------------------
 def download_media(emu: WhatsAppEmulator, request: Request, media_id: str) -> Response:
+    """The bytes, from the URL `GET /{media-id}` gave: only with the access token (Meta: "you
+    must include the access token") and only while the URL is fresh (5 minutes)."""
     authorize(emu, request)
     media = emu.media.get(media_id)
-    if media is None:
-        raise unknown_object(media_id)
-    return Response(status=200, body=FAKE_MEDIA_BYTES, content_type=media["mime_type"])
+    if media is None or not emu.media.url_valid(
+        media_id, request.query.get("ext", ""), request.query.get("hash", "")
+    ):
+        return Response(status=404, body=b"", content_type="text/plain")
+    return Response(status=200, body=media.content, content_type=media.mime_type)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 INBOUND_KINDS = (
@@ -13,7 +12,9 @@ INBOUND_KINDS = (
     "nfm_reply",
     "button",
     "image",
+    "document",
     "location",
+    "reaction",
 )
 
 
@@ -29,14 +30,25 @@ def _required(spec: dict, key: str) -> Any:
 
 
 def build_message(
-    spec: dict, *, wa_id: str, wamid: str, timestamp: int, context: dict | None
+    spec: dict,
+    *,
+    sender: dict,
+    wamid: str,
+    timestamp: int,
+    context: dict | None,
+    media: dict | None = None,
 ) -> dict:
-    """Turn a control-API description (`{"type": "text", "text": "hi"}`, ...) into Meta's shape."""
+    """Turn a control-API description (`{"type": "text", "text": "hi"}`, ...) into Meta's shape.
+
+    ``sender`` is `from` and `from_user_id` (`User.sender_fields`: no `from` for a username
+    user); ``media`` the stored file of an image or document (`{id, mime_type, sha256,
+    filename}`; the webhook carries its SHA-256 in base64, as pywa's fixtures show it).
+    """
     kind = spec.get("type", "text")
     message: dict = {}
     if context is not None:
         message["context"] = context
-    message.update({"from": wa_id, "id": wamid, "timestamp": str(timestamp)})
+    message.update({**sender, "id": wamid, "timestamp": str(timestamp)})
     if kind == "text":
         body = spec.get("text", spec.get("body"))
         if not isinstance(body, str) or not body:
@@ -77,15 +89,22 @@ def build_message(
         message.update(
             {"type": "button", "button": {"payload": str(spec.get("payload", text)), "text": text}}
         )
-    elif kind == "image":
-        image = {
-            "mime_type": spec.get("mime_type", "image/jpeg"),
-            "sha256": secrets.token_urlsafe(32),
-            "id": str(spec.get("media_id") or secrets.randbelow(10**15) + 10**15),
-        }
+    elif kind in ("image", "document"):
+        if media is None:
+            raise InboundError(f"type {kind!r} needs its file")
+        content: dict = {}
         if spec.get("caption"):
-            image["caption"] = str(spec["caption"])
-        message.update({"type": "image", "image": image})
+            content["caption"] = str(spec["caption"])
+        if kind == "document" and media.get("filename"):
+            content["filename"] = media["filename"]
+        content.update(
+            {"mime_type": media["mime_type"], "sha256": media["sha256_b64"], "id": media["id"]}
+        )
+        message.update({"type": kind, kind: content})
+    elif kind == "reaction":
+        reaction = {"message_id": str(_required(spec, "message_id"))}
+        reaction["emoji"] = str(spec.get("emoji", ""))  # "" takes the reaction back
+        message.update({"type": "reaction", "reaction": reaction})
     elif kind == "location":
         location: dict = {
             "latitude": float(_required(spec, "latitude")),

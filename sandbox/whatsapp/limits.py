@@ -6,6 +6,7 @@ values outside Meta's limits answer code 131009, both with HTTP 400 and `error_d
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,15 +56,21 @@ OTHER_TYPES = ("location", "contacts", "reaction")
 INTERACTIVE_TYPES = ("button", "list", "flow", "cta_url")
 
 
+# A business-scoped user ID (Meta's BSUID page): country code, a dot, up to 128 alphanumerics;
+# a parent BSUID has "ENT." in between.
+BSUID_RE = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+
+
 @dataclass(frozen=True)
 class OutboundMessage:
     """A validated `messages` request: who it goes to and what it is."""
 
-    to: str
-    wa_id: str
+    to: str  # "" when sent by BSUID only
+    wa_id: str  # the phone number `to` names; "" when sent by BSUID only
     type: str
     body: dict
     is_template: bool
+    recipient: str | None = None  # the BSUID in `recipient`, if any
 
 
 @dataclass(frozen=True)
@@ -123,12 +130,7 @@ def validate_request(body: Any) -> OutboundMessage | MarkRead:
     recipient_type = body.get("recipient_type", "individual")
     if recipient_type != "individual":
         raise invalid_parameter("Param recipient_type must be 'individual'.")
-    to = body.get("to")
-    if not isinstance(to, str) or not to.strip():
-        raise invalid_parameter("The parameter to is required.")
-    wa_id = wa_id_from(to)
-    if not 6 <= len(wa_id) <= 15:
-        raise invalid_parameter(f"Param to '{to}' is not a valid phone number.")
+    to, wa_id, recipient = _addressee(body)
     message_type = body.get("type", "text")
     context = body.get("context")
     if context is not None:
@@ -171,7 +173,32 @@ def validate_request(body: Any) -> OutboundMessage | MarkRead:
         type=message_type,
         body=body,
         is_template=message_type == "template",
+        recipient=recipient,
     )
+
+
+def _addressee(body: dict) -> tuple[str, str, str | None]:
+    """``(to, wa_id, recipient)``. Meta's BSUID page: a phone number goes in ``to``, a BSUID in
+    ``recipient``; with both, ``to`` wins. A BSUID in ``to`` is refused (peers send it as
+    ``recipient``: courier's "Plain Send with BSUID as whatsapp URN")."""
+    to = body.get("to")
+    recipient = body.get("recipient")
+    if to is None and recipient is None:
+        raise invalid_parameter("The parameter to is required.")
+    if to is not None:
+        if not isinstance(to, str) or not to.strip():
+            raise invalid_parameter("The parameter to is required.")
+        if BSUID_RE.fullmatch(to.strip()):
+            raise invalid_parameter(
+                f"Param to '{to}' is not a valid phone number; send a user ID as 'recipient'."
+            )
+        wa_id = wa_id_from(to)
+        if not 6 <= len(wa_id) <= 15:
+            raise invalid_parameter(f"Param to '{to}' is not a valid phone number.")
+        return to, wa_id, recipient if isinstance(recipient, str) else None
+    if not isinstance(recipient, str) or not BSUID_RE.fullmatch(recipient):
+        raise invalid_parameter(f"Param recipient '{recipient}' is not a valid user ID.")
+    return "", "", recipient
 
 
 def _validate_header(header: Any, *, text_only: bool) -> None:

@@ -6,6 +6,8 @@ Embed it in tests with `WhatsAppEmulator(...).start()` or as a context manager.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 import threading
@@ -18,8 +20,9 @@ from sandbox.whatsapp import control, graph, phone_routes
 from sandbox.whatsapp.errors import GraphApiError, invalid_parameter
 from sandbox.whatsapp.flows_client import FlowsClient, FlowSession
 from sandbox.whatsapp.inbound import build_message
-from sandbox.whatsapp.limits import MarkRead, validate_request
-from sandbox.whatsapp.store import Config, MessageRecord, Store, new_wamid
+from sandbox.whatsapp.limits import MarkRead, OutboundMessage, validate_request
+from sandbox.whatsapp.media import MediaError, MediaFile, MediaStore
+from sandbox.whatsapp.store import Config, MessageRecord, Store, User, new_wamid
 from sandbox.whatsapp.webhooks import Scheduler, WebhookDispatcher
 from sandbox.whatsapp.wire import Request, Response, json_response
 
@@ -86,7 +89,7 @@ class WhatsAppEmulator:
                 window_enforcement=window_enforcement,
             )
         )
-        self.media: dict[str, dict] = {}
+        self.media = MediaStore()
         self.dispatcher = WebhookDispatcher(
             self.store,
             app_secret=app_secret,
@@ -192,37 +195,82 @@ class WhatsAppEmulator:
         name: str | None = None,
         context_wamid: str | None = None,
     ) -> tuple[MessageRecord, dict]:
-        """A user sends a message: it is stored, opens the 24 h window and goes out as webhook."""
-        if not WA_ID_RE.match(wa_id):
-            raise ControlError(f"wa_id {wa_id!r} must be 6 to 15 digits")
-        user = self.store.user(wa_id, name)
-        wamid = new_wamid(wa_id)
+        """A user sends a message: it is stored, opens the 24 h window and goes out as webhook.
+
+        ``wa_id`` is the user's handle: a phone number (the user is created on first use), or
+        the BSUID of a username user created with ``POST /_control/users``.
+        """
+        user = self._sender(wa_id, name)
+        wamid = new_wamid(user.wa_id or user.user_id)
         timestamp = int(time.time())
         context = (
             {"from": self.display_phone_number, "id": context_wamid} if context_wamid else None
         )
+        media = self._media_for(spec)
         message = build_message(
-            spec, wa_id=wa_id, wamid=wamid, timestamp=timestamp, context=context
+            spec,
+            sender=user.sender_fields(),
+            wamid=wamid,
+            timestamp=timestamp,
+            context=context,
+            media=media.webhook_fields() if media else None,
         )
-        if message["type"] == "image":
-            self.media[message["image"]["id"]] = {"mime_type": message["image"]["mime_type"]}
         record = MessageRecord(
             seq=self.store.next_seq(),
             wamid=wamid,
             direction="in",
-            wa_id=wa_id,
+            wa_id=user.handle,
             type=message["type"],
             payload=message,
             timestamp=timestamp,
             status="queued",
             context_id=context_wamid,
+            media=media.describe() if media else None,
         )
         with self.store.cond:
             user.last_inbound_at = time.time()
             self.store.add_message(record)
-        envelope = self.dispatcher.message_envelope(wa_id=wa_id, name=user.name, message=message)
-        event = self.dispatcher.enqueue(wa_id=wa_id, kind="message", envelope=envelope, wamid=wamid)
+        envelope = self.dispatcher.message_envelope(user=user, message=message)
+        event = self.dispatcher.enqueue(
+            wa_id=user.handle, kind="message", envelope=envelope, wamid=wamid
+        )
         return record, event
+
+    def _sender(self, handle: str, name: str | None) -> User:
+        if WA_ID_RE.match(handle):
+            return self.store.user(handle, name)
+        user = self.store.find_user(handle)
+        if user is None:
+            raise ControlError(
+                f"{handle!r} is neither a phone number (6 to 15 digits) nor a known user "
+                "(create a username user with POST /_control/users)",
+                status=404,
+                kind="not_found",
+            )
+        if name:
+            user.name = name
+        return user
+
+    def _media_for(self, spec: dict) -> MediaFile | None:
+        kind = spec.get("type")
+        if kind not in ("image", "document"):
+            return None
+        data = spec.get("data")
+        content = None
+        if data is not None:
+            try:
+                content = base64.b64decode(str(data), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ControlError(f"'data' must be base64: {exc}") from exc
+        try:
+            return self.media.add(
+                kind,
+                content=content,
+                mime_type=str(spec.get("mime_type") or ""),
+                filename=str(spec.get("filename") or ""),
+            )
+        except MediaError as exc:
+            raise ControlError(str(exc)) from exc
 
     def tap(
         self,
@@ -325,7 +373,7 @@ class WhatsAppEmulator:
             config = self.store.config
             if config.require_known_flows and request.type == "interactive":
                 graph.check_flow_known(self, body)
-            user = self.store.user(request.wa_id)
+            user = self._recipient(request)
             window_closed = not request.is_template and not user.window_open(time.time())
             failure: dict | None = None
             if window_closed and config.window_enforcement == "sync":
@@ -337,9 +385,9 @@ class WhatsAppEmulator:
                 failure = graph.status_error_undeliverable()
             record = MessageRecord(
                 seq=self.store.next_seq(),
-                wamid=new_wamid(request.wa_id),
+                wamid=new_wamid(user.wa_id or user.user_id),
                 direction="out",
-                wa_id=request.wa_id,
+                wa_id=user.handle,
                 type=request.type,
                 payload=body,
                 timestamp=int(time.time()),
@@ -348,11 +396,28 @@ class WhatsAppEmulator:
             )
             self.store.add_message(record)
         self._schedule_statuses(record, failure)
+        # Meta's BSUID page: a send to a phone number answers its wa_id, one to a BSUID the
+        # user_id (and no wa_id).
+        if request.wa_id:
+            contact = {"input": request.to, "wa_id": request.wa_id}
+        else:
+            contact = {"input": request.recipient, "user_id": user.user_id}
         return {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": request.to, "wa_id": request.wa_id}],
+            "contacts": [contact],
             "messages": [{"id": record.wamid}],
         }
+
+    def _recipient(self, request: OutboundMessage) -> User:
+        """Who a send reaches: `to` (a phone number) wins over `recipient` (a BSUID)."""
+        if request.wa_id:
+            return self.store.user(request.wa_id)
+        user = self.store.find_user(request.recipient or "")
+        if user is None or user.user_id != request.recipient:
+            raise invalid_parameter(
+                f"Param recipient '{request.recipient}' is not a user of this business."
+            )
+        return user
 
     def _schedule_statuses(self, record: MessageRecord, failure: dict | None) -> None:
         delay = self.store.config.status_delay
@@ -373,11 +438,13 @@ class WhatsAppEmulator:
         timestamp = int(time.time())
         errors = [failure] if failure else None
         self.store.set_status(record.wamid, status, timestamp, errors)
+        user = self.store.find_user(record.wa_id)
         self.dispatcher.enqueue(
             wa_id=record.wa_id,
             kind="status",
             envelope=self.dispatcher.status_envelope(
-                graph.status_object(record, status, timestamp, errors)
+                graph.status_object(record, status, timestamp, errors, user=user),
+                user=None if failure else user,
             ),
             wamid=record.wamid,
             status=status,

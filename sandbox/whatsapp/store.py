@@ -8,6 +8,7 @@ browser "phone" page) serves.
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import secrets
@@ -75,19 +76,63 @@ class Faults:
         return dict(self.__dict__)
 
 
+def bsuid_for(seed: str, *, country: str = "ZW") -> str:
+    """A business-scoped user ID shaped as Meta's page describes it (country code, a dot,
+    digits), stable for the same seed so a username user keeps theirs across sessions."""
+    digits = str(int(hashlib.sha256(seed.encode()).hexdigest(), 16))[:19]
+    return f"{country}.{digits}"
+
+
 @dataclass
 class User:
-    wa_id: str
+    """One WhatsApp user. ``handle`` names them in the control API and in every record: their
+    phone number (wa_id), or, for a username user whose number Meta withholds, their BSUID."""
+
+    handle: str
     name: str
+    user_id: str  # the BSUID: in every messages webhook since April 2026 (Meta's BSUID page)
+    wa_id: str | None  # None: the user chose a username and Meta does not share the number
+    username: str = ""
     last_inbound_at: float | None = None
+    # A username user's own SIM number (only their phone page knows it: Paynow prompts go
+    # there); never in a webhook.
+    private_phone: str | None = None
+
+    @property
+    def phone_hidden(self) -> bool:
+        return self.wa_id is None
 
     def window_open(self, now: float) -> bool:
         return self.last_inbound_at is not None and now - self.last_inbound_at < WINDOW_SECONDS
 
+    def webhook_contact(self) -> dict:
+        """The ``contacts[]`` entry of a messages webhook (wa_id omitted when hidden)."""
+        profile: dict = {"name": self.name}
+        if self.username:
+            profile["username"] = self.username
+        contact: dict = {"profile": profile}
+        if self.wa_id:
+            contact["wa_id"] = self.wa_id
+        contact["user_id"] = self.user_id
+        return contact
+
+    def sender_fields(self) -> dict:
+        """``from`` (omitted when hidden) and ``from_user_id`` of a message they send."""
+        fields: dict = {}
+        if self.wa_id:
+            fields["from"] = self.wa_id
+        fields["from_user_id"] = self.user_id
+        return fields
+
     def to_dict(self, now: float) -> dict:
         return {
+            "handle": self.handle,
             "wa_id": self.wa_id,
+            "user_id": self.user_id,
+            "username": self.username,
             "name": self.name,
+            "phone_hidden": self.phone_hidden,
+            "private_phone": self.private_phone,
             "last_inbound_at": self.last_inbound_at,
             "window_open": self.window_open(now),
         }
@@ -98,7 +143,7 @@ class MessageRecord:
     seq: int
     wamid: str
     direction: str  # "in" (user -> business) or "out" (business -> user)
-    wa_id: str
+    wa_id: str  # the user's handle: their wa_id, or the BSUID of a username user
     type: str
     payload: dict  # out: the Graph request body; in: the webhook message object
     timestamp: int
@@ -107,6 +152,7 @@ class MessageRecord:
     errors: list[dict] = field(default_factory=list)
     context_id: str | None = None
     read_by_business: bool = False
+    media: dict | None = None  # in: the file an image or document carried (id, type, size)
 
     @property
     def interactive_type(self) -> str | None:
@@ -128,7 +174,10 @@ class MessageRecord:
         if self.type == "button":
             return (payload.get("button") or {}).get("text")
         if self.type in ("image", "video", "document"):
-            return (payload.get(self.type) or {}).get("caption")
+            content = payload.get(self.type) or {}
+            return content.get("caption") or content.get("filename")
+        if self.type == "reaction":
+            return (payload.get("reaction") or {}).get("emoji")
         if self.type == "location":
             location = payload.get("location") or {}
             return location.get("name") or f"{location.get('latitude')},{location.get('longitude')}"
@@ -156,6 +205,7 @@ class MessageRecord:
             data[self.type] = self.payload.get(self.type)
         if self.direction == "in":
             data["read_by_business"] = self.read_by_business
+            data["media"] = self.media
         return data
 
 
@@ -251,14 +301,53 @@ class Store:
 
     # -- users and messages ---------------------------------------------------------------
     def user(self, wa_id: str, name: str | None = None) -> User:
+        """The user with this phone number, created on first use (a BSUID of their own)."""
         with self.cond:
             user = self.users.get(wa_id)
             if user is None:
-                user = User(wa_id=wa_id, name=name or f"User {wa_id[-4:]}")
+                country = "ZW" if wa_id.startswith("263") else "US"
+                user = User(
+                    handle=wa_id,
+                    name=name or f"User {wa_id[-4:]}",
+                    user_id=bsuid_for(wa_id, country=country),
+                    wa_id=wa_id,
+                )
                 self.users[wa_id] = user
             elif name:
                 user.name = name
             return user
+
+    def username_user(
+        self, username: str, name: str | None = None, *, private_phone: str | None = None
+    ) -> User:
+        """A user who adopted a username: known to businesses only by BSUID (and username)."""
+        with self.cond:
+            user_id = bsuid_for("username:" + username.lower())
+            user = self.users.get(user_id)
+            if user is None:
+                user = User(
+                    handle=user_id,
+                    name=name or username,
+                    user_id=user_id,
+                    wa_id=None,
+                    username=username,
+                    private_phone=private_phone,
+                )
+                self.users[user_id] = user
+            else:
+                if name:
+                    user.name = name
+                if private_phone:
+                    user.private_phone = private_phone
+            return user
+
+    def find_user(self, key: str) -> User | None:
+        """By handle, phone number or BSUID."""
+        with self.cond:
+            user = self.users.get(key)
+            if user is not None:
+                return user
+            return next((u for u in self.users.values() if key in (u.user_id, u.wa_id)), None)
 
     def add_message(self, record: MessageRecord) -> MessageRecord:
         with self.cond:

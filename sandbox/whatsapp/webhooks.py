@@ -23,7 +23,7 @@ from sandbox.whatsapp.crypto import (
     sign,
     sign_legacy,
 )
-from sandbox.whatsapp.store import Store
+from sandbox.whatsapp.store import Store, User
 
 logger = logging.getLogger("sandbox.whatsapp.webhooks")
 
@@ -120,13 +120,17 @@ class WebhookDispatcher:
             ],
         }
 
-    def message_envelope(self, *, wa_id: str, name: str, message: dict) -> dict:
-        return self._envelope(
-            {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]}
-        )
+    def message_envelope(self, *, user: User, message: dict) -> dict:
+        return self._envelope({"contacts": [user.webhook_contact()], "messages": [message]})
 
-    def status_envelope(self, status: dict) -> dict:
-        return self._envelope({"statuses": [status]})
+    def status_envelope(self, status: dict, *, user: User | None = None) -> dict:
+        """A status webhook; ``contacts`` with it for sent/delivered/read (not for failed), as
+        pywa's status fixtures show them."""
+        value: dict = {}
+        if user is not None:
+            value["contacts"] = [user.webhook_contact()]
+        value["statuses"] = [status]
+        return self._envelope(value)
 
     # -- queueing -------------------------------------------------------------------------
     def enqueue(

@@ -6,8 +6,11 @@ A `WebhookRecorder` plays our backend; pywa's validator checks the signatures in
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -37,6 +40,7 @@ from sandbox.whatsapp.testing import (
 from tests.sandbox.whatsapp_ids import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, USER, WABA_ID
 
 OTHER_USER = "263772222222"
+BSUID = re.compile(r"[A-Z]{2}\.[0-9]{5,20}")  # Meta's BSUID page: country, a dot, digits
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTBOUND_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "meta" / "outbound"
 PAYNOW_PAGE = "https://www.paynow.co.zw/Payment/ConfirmPayment/16347219"
@@ -501,13 +505,15 @@ def test_statuses_sent_delivered_read_are_signed_and_in_order(
         assert signed_ok(request)
         assert status["id"] == wamid
         assert status["recipient_id"] == USER
+        assert status["recipient_user_id"].startswith("ZW.")  # every status names the BSUID
         assert status["timestamp"].isdigit()
         value = request.json()["entry"][0]["changes"][0]["value"]
         assert value["metadata"] == {
             "display_phone_number": "263770000000",
             "phone_number_id": PHONE_NUMBER_ID,
         }
-        assert "contacts" not in value
+        # As pywa's status fixtures: the contact with sent, delivered and read.
+        assert value["contacts"][0]["wa_id"] == USER
     message = control.message(wamid, wait_status="read", timeout=5)["message"]
     assert message["status"] == "read"
     assert [s["status"] for s in message["statuses"]] == ["sent", "delivered", "read"]
@@ -589,10 +595,13 @@ def test_inbound_text_envelope_is_metas_and_signed(
     value = change["value"]
     assert value["messaging_product"] == "whatsapp"
     assert value["metadata"]["phone_number_id"] == PHONE_NUMBER_ID
-    assert value["contacts"] == [{"profile": {"name": "Alice"}, "wa_id": USER}]
+    user_id = value["contacts"][0]["user_id"]
+    assert BSUID.fullmatch(user_id)
+    assert value["contacts"] == [{"profile": {"name": "Alice"}, "wa_id": USER, "user_id": user_id}]
     message = value["messages"][0]
     assert message == {
         "from": USER,
+        "from_user_id": user_id,
         "id": answer["wamid"],
         "timestamp": message["timestamp"],
         "type": "text",
@@ -648,7 +657,7 @@ def test_inbound_image_and_location(
     image = webhook_messages(image_request)[0]
     assert image["type"] == "image"
     assert image["image"]["caption"] == "our tent"
-    assert image["image"]["mime_type"] == "image/jpeg"
+    assert image["image"]["mime_type"] == "image/png"  # the sample file (a real 8x8 PNG)
     media_id = image["image"]["id"]
     location = webhook_messages(location_request)[0]
     assert location["location"] == {"latitude": -17.92, "longitude": 25.85, "name": "Vic Falls"}
@@ -658,7 +667,13 @@ def test_inbound_image_and_location(
     assert info["id"] == media_id
     download = httpx.get(info["url"], headers=auth)
     assert download.status_code == 200
-    assert download.headers["content-type"] == "image/jpeg"
+    assert download.headers["content-type"] == "image/png"
+    assert download.content.startswith(b"\x89PNG")
+    assert info["sha256"] == hashlib.sha256(download.content).hexdigest()
+    assert info["file_size"] == str(len(download.content))
+    # The webhook carries the same digest in base64.
+    digest = base64.b64decode(image["image"]["sha256"])
+    assert digest == hashlib.sha256(download.content).digest()
     assert httpx.get(info["url"]).status_code == 401
 
 

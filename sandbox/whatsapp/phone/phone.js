@@ -5,7 +5,10 @@
  * - the user writes with POST users/{wa_id}/send, taps buttons and list rows with users/{wa_id}/tap;
  * - flow messages open with POST users/{wa_id}/flows/open and go on with flow-sessions/{id}/...;
  * - Paynow prompts come from GET /_control/paynow/prompts?phone= (the emulator proxies Paynow's
- *   control API, see phone_routes.py) and are answered with .../prompts/{ref}/approve|decline.
+ *   control API, see phone_routes.py) and are answered with .../prompts/{ref}/approve|decline;
+ * - a username user (POST /_control/users {username}) is named by their BSUID (the "handle") in
+ *   every route: the business never sees their number; the prompts go to the phone's own number;
+ * - a photo or a PDF is sent base64 with POST users/{handle}/send {type: image|document, data}.
  * No framework, no build step, no network access beyond this origin.
  */
 (function () {
@@ -19,8 +22,10 @@
 
   var state = {
     gen: 0,
-    waId: null,
+    waId: null, // the user's handle: their wa_id, or a username user's BSUID
     name: "",
+    username: "", // set for a username user (their number hidden from the business)
+    promptPhone: "", // where mobile-money prompts go: the wa_id, or a username user's own number
     config: { business_name: "Business", display_phone_number: "", paynow: false, currency: "USD" },
     messages: new Map(), // wamid -> message (as the control API serves it)
     lastSeq: 0,
@@ -122,11 +127,13 @@
         list.appendChild(el("li", null, [
           el("button", {
             type: "button",
-            "data-wa-id": user.wa_id,
-            onclick: function () { openChat(user.wa_id, user.name); },
+            "data-wa-id": user.handle,
+            onclick: function () {
+              openChat(user.handle, user.name, { username: user.username, promptPhone: user.private_phone });
+            },
           }, [
             el("span", { className: "user-name", text: user.name }),
-            el("span", { className: "user-id", text: "+" + user.wa_id }),
+            el("span", { className: "user-id", text: user.wa_id ? "+" + user.wa_id : "@" + user.username }),
           ]),
         ]));
       });
@@ -134,8 +141,54 @@
     }).catch(function () {});
   }
 
+  function usernameMode() { return $("identity-username").checked; }
+
+  function showIdentityFields() {
+    var username = usernameMode();
+    $("username-fields").hidden = !username;
+    $("phone-fields").hidden = username;
+    $("wa-id").required = !username;
+  }
+
+  function setupError(input, text) {
+    var error = $("setup-error");
+    error.textContent = text;
+    error.hidden = false;
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  }
+
+  // A username user: the emulator gives them a BSUID, the handle of every later call.
+  function openUsernameChat(username, name, promptPhone) {
+    var body = { username: username, name: name || username };
+    if (promptPhone) body.private_phone = promptPhone;
+    return api("POST", "/_control/users", body).then(function (result) {
+      if (!result.ok) {
+        setupError($("username"), errorText(result));
+        return;
+      }
+      openChat(result.data.handle, result.data.name, { username: result.data.username, promptPhone: promptPhone });
+    });
+  }
+
   function onSetupSubmit(event) {
     event.preventDefault();
+    if (usernameMode()) {
+      var username = $("username").value.trim().replace(/^@/, "");
+      var promptPhone = $("private-phone").value.replace(/[\s+\-()]/g, "");
+      if (!/^[A-Za-z0-9._]{3,30}$/.test(username)) {
+        setupError($("username"), "A username has 3 to 30 letters, digits, dots or underscores.");
+        return;
+      }
+      if (promptPhone && !/^\d{6,15}$/.test(promptPhone)) {
+        setupError($("private-phone"), "Enter 6 to 15 digits, with the country code, or leave it empty.");
+        return;
+      }
+      $("setup-error").hidden = true;
+      $("username").removeAttribute("aria-invalid");
+      openUsernameChat(username, $("user-name").value.trim(), promptPhone);
+      return;
+    }
     var waId = $("wa-id").value.replace(/[\s+\-()]/g, "");
     var error = $("setup-error");
     if (!/^\d{6,15}$/.test(waId)) {
@@ -150,10 +203,13 @@
     openChat(waId, $("user-name").value.trim());
   }
 
-  function openChat(waId, name) {
+  function openChat(waId, name, identity) {
+    identity = identity || {};
     state.gen += 1;
     state.waId = waId;
     state.name = name || "";
+    state.username = identity.username || "";
+    state.promptPhone = state.username ? (identity.promptPhone || "") : waId;
     state.messages = new Map();
     state.lastSeq = 0;
     state.answeredPrompts = new Set();
@@ -161,17 +217,26 @@
     closeSheet();
     hidePrompt();
     try {
-      localStorage.setItem("phone.wa_id", waId);
+      localStorage.setItem("phone.wa_id", state.username ? "" : waId);
+      localStorage.setItem("phone.username", state.username);
+      localStorage.setItem("phone.private_phone", state.username ? state.promptPhone : "");
       localStorage.setItem("phone.name", state.name);
     } catch (e) { /* private mode */ }
     var url = new URL(window.location.href);
-    url.searchParams.set("wa_id", waId);
+    ["wa_id", "username", "phone"].forEach(function (key) { url.searchParams.delete(key); });
+    if (state.username) {
+      url.searchParams.set("username", state.username);
+      if (state.promptPhone) url.searchParams.set("phone", state.promptPhone);
+    } else {
+      url.searchParams.set("wa_id", waId);
+    }
     if (state.name) url.searchParams.set("name", state.name); else url.searchParams.delete("name");
     history.replaceState(null, "", url.toString());
 
     $("business-name").textContent = state.config.business_name || "Business";
     $("business-avatar").textContent = (state.config.business_name || "B").charAt(0).toUpperCase();
-    $("chat-sub").textContent = "You: " + (state.name ? state.name + " · " : "") + "+" + waId;
+    $("chat-sub").textContent = "You: " + (state.name ? state.name + " · " : "") +
+      (state.username ? "@" + state.username + " (number hidden)" : "+" + waId);
     var list = $("messages");
     list.textContent = "";
     list.appendChild(el("li", { className: "empty-chat", text: "Say hi to start the conversation." }));
@@ -191,7 +256,12 @@
     hidePrompt();
     $("chat").hidden = true;
     $("setup").hidden = false;
-    $("wa-id").value = state.waId || "";
+    $("wa-id").value = state.username ? "" : (state.waId || "");
+    $("username").value = state.username || "";
+    $("private-phone").value = state.username ? state.promptPhone : "";
+    $("identity-username").checked = Boolean(state.username);
+    $("identity-phone").checked = !state.username;
+    showIdentityFields();
     $("user-name").value = state.name || "";
     showKnownUsers();
     $("wa-id").focus();
@@ -289,6 +359,9 @@
   }
 
   function bubbleText(message) {
+    if (message.direction === "in" && message.media) {
+      return ((message.payload || {})[message.type] || {}).caption || "";
+    }
     if (message.direction === "in") {
       if (message.type === "interactive") {
         var reply = (message.payload || {}).interactive || {};
@@ -336,7 +409,9 @@
     if (interactive && interactive.header && interactive.header.type === "text") {
       bubble.appendChild(el("div", { className: "bubble-header", text: interactive.header.text }));
     }
-    bubble.appendChild(formatted(bubbleText(message)));
+    if (fromMe && message.media) bubble.appendChild(mediaPreview(message.media));
+    var text = bubbleText(message);
+    if (text || !(fromMe && message.media)) bubble.appendChild(formatted(text));
     if (interactive && interactive.footer && interactive.footer.text) {
       bubble.appendChild(el("div", { className: "bubble-footer", text: interactive.footer.text }));
     }
@@ -365,6 +440,20 @@
       list.insertBefore(item, after);
       scrollToEnd(isNew);
     }
+  }
+
+  // What the user sent: the photo itself, or the document's name (from the emulator's store).
+  function mediaPreview(media) {
+    var box = el("div", { className: "bubble-media" });
+    if (media.kind === "image") {
+      box.appendChild(el("img", { src: "/_control/media/" + encodeURIComponent(media.id), alt: "Photo you sent" }));
+    } else {
+      box.appendChild(el("span", { className: "document" }, [
+        el("span", { "aria-hidden": "true", text: "📄" }),
+        el("span", { className: "document-name", text: media.filename || "Document" }),
+      ]));
+    }
+    return box;
   }
 
   function addInteractiveActions(message, interactive, bubble, item) {
@@ -458,6 +547,31 @@
       .then(function (result) { afterSend(result, "send"); })
       .catch(function (e) { systemNote("Could not send: " + e, true); });
     input.focus();
+  }
+
+  // A photo (JPEG/PNG) or a PDF from this device, as the user's WhatsApp sends it.
+  function onAttachChosen() {
+    var input = $("attach-file");
+    var file = input.files && input.files[0];
+    input.value = "";
+    if (!file) return;
+    var kind = /^image\/(jpeg|png)$/.test(file.type) ? "image" : file.type === "application/pdf" ? "document" : null;
+    if (!kind) {
+      systemNote("Only photos (JPEG, PNG) and PDFs can be sent here.", true);
+      return;
+    }
+    var reader = new FileReader();
+    reader.onload = function () {
+      var data = String(reader.result).split(",")[1] || "";
+      var body = { type: kind, data: data, mime_type: file.type };
+      if (kind === "document") body.filename = file.name;
+      if (state.name) body.name = state.name;
+      api("POST", userPath("/send"), body, 30000)
+        .then(function (result) { afterSend(result, "send the " + (kind === "image" ? "photo" : "document")); })
+        .catch(function (e) { systemNote("Could not send: " + e, true); });
+    };
+    reader.onerror = function () { systemNote("Could not read the file.", true); };
+    reader.readAsDataURL(file);
   }
 
   function tapButton(message, reply) {
@@ -869,7 +983,8 @@
       sleep(5000).then(function () { loadConfig().then(function () { promptLoop(gen); }); });
       return;
     }
-    api("GET", "/_control/paynow/prompts?phone=" + encodeURIComponent(state.waId), undefined, 8000)
+    if (!state.promptPhone) { next(); return; } // a username user who gave no number
+    api("GET", "/_control/paynow/prompts?phone=" + encodeURIComponent(state.promptPhone), undefined, 8000)
       .then(function (result) {
         if (gen !== state.gen || !result.ok) return;
         var prompts = (result.data.prompts || []).filter(function (p) {
@@ -949,6 +1064,10 @@
   // -- wiring ------------------------------------------------------------------------------------
   function init() {
     $("setup-form").addEventListener("submit", onSetupSubmit);
+    $("identity-phone").addEventListener("change", showIdentityFields);
+    $("identity-username").addEventListener("change", showIdentityFields);
+    $("attach-button").addEventListener("click", function () { $("attach-file").click(); });
+    $("attach-file").addEventListener("change", onAttachChosen);
     $("composer").addEventListener("submit", onComposerSubmit);
     $("change-phone").addEventListener("click", backToSetup);
     $("sheet-close").addEventListener("click", closeSheet);
@@ -974,12 +1093,21 @@
     try {
       stored.waId = localStorage.getItem("phone.wa_id");
       stored.name = localStorage.getItem("phone.name");
+      stored.username = localStorage.getItem("phone.username");
+      stored.privatePhone = localStorage.getItem("phone.private_phone");
     } catch (e) { /* private mode */ }
     $("wa-id").value = params.get("wa_id") || stored.waId || "";
     $("user-name").value = params.get("name") || stored.name || "";
+    $("username").value = params.get("username") || stored.username || "";
+    $("private-phone").value = params.get("phone") || stored.privatePhone || "";
+    $("identity-username").checked = Boolean(params.get("username") || (!params.get("wa_id") && stored.username));
+    $("identity-phone").checked = !$("identity-username").checked;
+    showIdentityFields();
     loadConfig().then(function () {
       document.title = (state.config.business_name || "Phone") + " · WhatsApp emulator";
-      if (params.get("wa_id") && /^\d{6,15}$/.test(params.get("wa_id"))) {
+      if (params.get("username") && /^[A-Za-z0-9._]{3,30}$/.test(params.get("username"))) {
+        openUsernameChat(params.get("username"), params.get("name") || "", params.get("phone") || "");
+      } else if (params.get("wa_id") && /^\d{6,15}$/.test(params.get("wa_id"))) {
         openChat(params.get("wa_id"), params.get("name") || "");
       } else {
         showKnownUsers();
