@@ -5,6 +5,7 @@ production, so CI runs the suite against PostgreSQL and Redis.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("DEBUG", "false")
@@ -26,3 +27,7 @@ CELERY_TASK_ALWAYS_EAGER = True
 
 # The suite posts many webhooks from 127.0.0.1; the rate-limit tests switch this on.
 RATE_LIMIT_ENABLED = False
+
+# Inbound photos and PDFs go to a throw-away folder, not the repository's var/.
+INBOUND_MEDIA_ROOT = tempfile.mkdtemp(prefix="wacrm-test-media-")
+STORAGES["inbound_media"]["OPTIONS"]["location"] = INBOUND_MEDIA_ROOT  # noqa: F405

@@ -77,10 +77,12 @@ def auth_error() -> GraphApiError:
     )
 
 
-def unknown_object(object_id: str) -> GraphApiError:
+def unknown_object(object_id: str, method: str = "post") -> GraphApiError:
+    """Graph's answer for an id it does not know, e.g. a media ID after Meta dropped the file
+    (webhook media IDs last 7 days, per Meta's media page)."""
     return GraphApiError(
         INVALID_PARAMETER,
-        f"Unsupported post request. Object with ID '{object_id}' does not exist, cannot be "
+        f"Unsupported {method} request. Object with ID '{object_id}' does not exist, cannot be "
         "loaded due to missing permissions, or does not support this operation.",
         error_type="GraphMethodException",
         subcode=33,

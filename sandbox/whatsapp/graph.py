@@ -337,7 +337,7 @@ def get_object(emu: WhatsAppEmulator, request: Request, version: str, object_id:
         )
     if object_id == emu.waba_id:
         return json_response({"id": emu.waba_id, "name": "Sandbox Safaris WABA"})
-    raise unknown_object(object_id)
+    raise unknown_object(object_id, "get")
 
 
 def update_flow(emu: WhatsAppEmulator, request: Request, version: str, object_id: str) -> Response:

@@ -128,3 +128,70 @@ def test_celery_task_runs_the_checks(alert_settings, booking):
     _last_hour(booking, "failed", "failed", "failed", "failed", "failed")
     assert check_payment_alerts.delay().get() == ["payment_success_rate"]
     assert len(mail.outbox) == 1
+
+
+# --- message templates the system sends --------------------------------------------------
+
+
+def _template_news(client, config_waba: str, shape: str) -> None:
+    """Meta's template status webhook (a fixture from tests/fixtures/meta/webhooks), signed."""
+    import json
+    from pathlib import Path
+
+    from django.urls import reverse
+
+    from meta_integration.signature import compute_signature
+    from tests.meta_integration import whatsapp_helpers as h
+
+    path = Path(h.FIXTURES) / "webhooks" / f"{shape}.json"
+    data = json.loads(path.read_text())
+    data["entry"][0]["id"] = config_waba
+    body = json.dumps(data).encode()
+    response = client.post(
+        reverse("meta_integration:webhook"),
+        data=body,
+        content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=compute_signature(h.APP_SECRET, body),
+    )
+    assert response.status_code == 200
+
+
+@pytest.fixture
+def whatsapp_number(db):
+    from meta_integration.models import MetaAppConfig
+    from tests.meta_integration import whatsapp_helpers as h
+
+    return MetaAppConfig.objects.create(
+        phone_number_id=h.PHONE_NUMBER_ID, waba_id=h.WABA_ID, app_secret=h.APP_SECRET
+    )
+
+
+def test_a_paused_template_the_system_sends_raises_an_alert(
+    alert_settings, whatsapp_number, client
+):
+    alert_settings.WHATSAPP_REENGAGEMENT_TEMPLATE = "reengage_traveller"
+    _template_news(client, whatsapp_number.waba_id, "meta_template_paused")
+    assert alerts.run_alert_checks() == ["template_unsendable:reengage_traveller"]
+    [message] = mail.outbox
+    assert message.subject.endswith("WhatsApp template reengage_traveller cannot be sent")
+    assert "reengage_traveller (en): Paused" in message.body
+    assert alerts.run_alert_checks() == []  # once per period
+
+
+def test_a_rejected_template_nobody_sends_raises_nothing_and_reinstated_ends_it(
+    alert_settings, whatsapp_number, client
+):
+    alert_settings.WHATSAPP_REENGAGEMENT_TEMPLATE = "reengage_traveller"
+    _template_news(client, whatsapp_number.waba_id, "pywa_template_rejected")  # another one
+    assert alerts.run_alert_checks() == []
+    _template_news(client, whatsapp_number.waba_id, "meta_template_disabled")
+    _template_news(client, whatsapp_number.waba_id, "meta_template_reinstated")
+    assert alerts.run_alert_checks() == []
+    assert mail.outbox == []
+
+
+def test_the_staff_alert_template_counts_as_used(alert_settings, whatsapp_number, client):
+    alert_settings.STAFF_ALERT_WHATSAPP_TEMPLATE = "booking_reminder_promo"
+    _template_news(client, whatsapp_number.waba_id, "pywa_template_rejected")
+    assert alerts.run_alert_checks() == ["template_unsendable:booking_reminder_promo"]
+    assert "reason INVALID_FORMAT" in mail.outbox[0].body

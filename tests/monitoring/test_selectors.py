@@ -119,3 +119,43 @@ def test_today_starts_at_local_midnight():
     local = timezone.localtime(window.since)
     assert (local.hour, local.minute, local.second) == (0, 0, 0)
     assert window.until - window.since < timedelta(days=1)
+
+
+# --- bookings per ad (click-to-WhatsApp referrals) ------------------------------------------
+
+
+def test_a_booking_is_counted_for_the_ad_its_contact_came_from(make_booking):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations import services as conversations
+    from conversations.models import Contact, Message
+    from monitoring import selectors as s
+
+    def arrived(contact, *, headline, ad, days_ago):
+        message = Message.objects.create(
+            contact=contact,
+            direction="in",
+            message_type="text",
+            status="received",
+            timestamp=timezone.now() - timedelta(days=days_ago),
+        )
+        conversations.record_referral(
+            message, ctwa_clid=f"clid-{ad}", source_id=ad, source_type="ad", headline=headline
+        )
+
+    tendai = Contact.objects.create(whatsapp_id="263771234567")
+    chipo = Contact.objects.create(user_id="ZW.5511", username="chipo.d")
+    walk_in = Contact.objects.create(whatsapp_id="263772222222")
+    arrived(tendai, headline="Falls tour", ad="ad-1", days_ago=30)
+    arrived(tendai, headline="Sunset cruise", ad="ad-2", days_ago=2)  # the latest before booking
+    arrived(chipo, headline="Sunset cruise", ad="ad-2", days_ago=1)
+    booked = [make_booking(contact=c) for c in (tendai, chipo, walk_in)]
+
+    assert s.booking_referral(booked[0]).headline == "Sunset cruise"
+    assert s.booking_referral(booked[0]).ctwa_clid == "clid-ad-2"
+    assert s.booking_referral(booked[2]) is None
+    assert s.bookings_per_ad(s.last(days=7)) == [
+        s.AdBookings(ad="ad-2", headline="Sunset cruise", bookings=2)
+    ]
