@@ -144,6 +144,7 @@ class FakeBot:
     errors: list[str] = field(default_factory=list)
     payments: dict[str, str] = field(default_factory=dict)  # paynowreference -> wa_id
     flow_requests: list[dict] = field(default_factory=list)
+    files: list[tuple[str, str, bytes]] = field(default_factory=list)  # (type, filename, bytes)
 
     def start(self) -> None:
         threading.Thread(target=self._work, daemon=True).start()
@@ -277,6 +278,14 @@ class FakeBot:
                 return
             self.send(wa_id, type="text", text={"body": "Welcome to *Kalai Safaris*, Zimbabwe!"})
             self.buttons(wa_id)
+            return
+        if message["type"] in ("image", "document"):
+            # As a bot fetches a file: GET /{media-id}, then the URL with the token.
+            media = message[message["type"]]
+            info = self.graph.get(f"/{media['id']}").json()
+            content = self.graph.get(info["url"]).content
+            self.files.append((message["type"], media.get("filename", ""), content))
+            self.send(wa_id, type="text", text={"body": f"Thanks, your {message['type']} is here."})
             return
         interactive = message["interactive"]
         kind = interactive["type"]
@@ -756,3 +765,56 @@ def test_cta_url_opens_paynows_card_page_and_a_test_card_returns_to_the_merchant
     assert paid["history"][-1]["source"] == "browser"
     _shot(page, artifacts_dir, "phone-card-paid.png")
     assert page.js_errors == []
+
+
+@pytest.mark.browser
+def test_the_traveller_sends_a_photo_and_a_pdf(
+    page: Any, world: World, artifacts_dir: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from sandbox.whatsapp.media import SAMPLE_PDF, SAMPLE_PNG
+
+    (tmp_path / "falls.png").write_bytes(SAMPLE_PNG)
+    (tmp_path / "deposit-slip.pdf").write_bytes(SAMPLE_PDF)
+    _open_phone(page, world)
+    messages = page.locator("#messages")
+    attach = page.get_by_label("Photo or PDF to send")
+
+    attach.set_input_files(str(tmp_path / "falls.png"))
+    photo = messages.locator(".msg.from-me").last
+    expect(photo.get_by_role("img", name="Photo you sent")).to_be_visible()
+    expect(messages.locator(".msg.from-them").last).to_contain_text("your image is here")
+
+    attach.set_input_files(str(tmp_path / "deposit-slip.pdf"))
+    expect(messages.locator(".msg.from-me").last.locator(".document-name")).to_have_text(
+        "deposit-slip.pdf"
+    )
+    expect(messages.locator(".msg.from-them").last).to_contain_text("your document is here")
+    _shot(page, artifacts_dir, "phone-media.png")
+    # The bot got the very bytes through the Graph API, as from Meta.
+    assert world.bot.files == [
+        ("image", "", SAMPLE_PNG),
+        ("document", "deposit-slip.pdf", SAMPLE_PDF),
+    ]
+    assert page.js_errors == [], page.js_errors
+
+
+@pytest.mark.browser
+def test_a_username_user_chats_with_the_number_hidden(page: Any, world: World) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(world.phone_url)
+    page.get_by_label("my username (number hidden)").check()
+    expect(page.get_by_label("Phone number (wa_id)")).to_be_hidden()
+    page.get_by_label("Username", exact=True).fill("no")
+    page.get_by_role("button", name="Open chat").click()
+    expect(page.locator("#setup-error")).to_contain_text("3 to 30 letters")
+    page.get_by_label("Username", exact=True).fill("tendai.moyo")
+    page.get_by_label("Your name").fill(USER_NAME)
+    page.get_by_role("button", name="Open chat").click()
+    expect(page.locator("#chat-sub")).to_contain_text("@tendai.moyo (number hidden)")
+    [user] = world.control._get("/users")["users"]
+    assert user["wa_id"] is None and user["username"] == "tendai.moyo"
+    assert page.url.endswith("username=tendai.moyo&name=Tendai+Moyo")
+    assert page.js_errors == [], page.js_errors

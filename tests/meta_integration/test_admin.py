@@ -190,3 +190,51 @@ def test_replay_needs_the_change_permission(client, config, post_webhook, django
     client.post(changelist, {"action": "replay", "_selected_action": [event.pk]})
     event.refresh_from_db()
     assert not event.valid and not event.processed
+
+
+def test_staff_read_template_news_account_updates_and_skipped_items(
+    staff_client, config, post_webhook
+):
+    from pathlib import Path
+
+    from conversations.models import Contact
+    from meta_integration.models import AccountUpdate, MessageTemplate, SkippedWebhookItem
+
+    shapes = Path(__file__).resolve().parents[1] / "fixtures" / "meta" / "webhooks"
+    for name in ("meta_template_paused", "pywa_template_quality_yellow", "courier_no_from"):
+        assert post_webhook((shapes / f"{name}.json").read_bytes()).status_code == 200
+    post_webhook((shapes / "meta_bsuid_username_text.json").read_bytes())
+
+    templates = staff_client.get(reverse("admin:meta_integration_messagetemplate_changelist"))
+    assert templates.status_code == 200
+    assert b"reengage_traveller" in templates.content and b"Paused" in templates.content
+    assert b"YELLOW" in templates.content
+    template = MessageTemplate.objects.get(name="reengage_traveller")
+    page = staff_client.get(
+        reverse("admin:meta_integration_messagetemplate_change", args=[template.pk])
+    )
+    assert page.status_code == 200
+    updates = staff_client.get(reverse("admin:meta_integration_accountupdate_changelist"))
+    assert b"template reengage_traveller (en): PAUSED" in updates.content
+    update = AccountUpdate.objects.first()
+    assert (
+        staff_client.get(
+            reverse("admin:meta_integration_accountupdate_change", args=[update.pk])
+        ).status_code
+        == 200
+    )
+    skipped = SkippedWebhookItem.objects.get(kind="message")
+    page = staff_client.get(
+        reverse("admin:meta_integration_skippedwebhookitem_change", args=[skipped.pk])
+    )
+    assert b"neither from nor from_user_id" in page.content
+    event_page = staff_client.get(
+        reverse("admin:meta_integration_webhookevent_change", args=[skipped.event_id])
+    )
+    assert b"neither from nor from_user_id" in event_page.content
+
+    contact = Contact.objects.get(username="tendai.moyo")
+    listed = staff_client.get(reverse("admin:conversations_contact_changelist") + "?q=tendai.moyo")
+    assert b"tendai.moyo" in listed.content
+    page = staff_client.get(reverse("admin:conversations_contact_change", args=[contact.pk]))
+    assert b"tendai.moyo" in page.content and contact.user_id.encode() in page.content
