@@ -779,7 +779,7 @@ def test_the_traveller_sends_a_photo_and_a_pdf(
     (tmp_path / "deposit-slip.pdf").write_bytes(SAMPLE_PDF)
     _open_phone(page, world)
     messages = page.locator("#messages")
-    attach = page.get_by_label("Photo or PDF to send")
+    attach = page.get_by_label("Photo or PDF to attach")
 
     attach.set_input_files(str(tmp_path / "falls.png"))
     photo = messages.locator(".msg.from-me").last

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import Contact, Message, MessageMedia, Referral
@@ -100,6 +100,15 @@ def contact_by_identity(*, whatsapp_id: str | None = None, user_id: str | None =
     if user_id:
         return Contact.objects.filter(user_id=user_id).first()
     return None
+
+
+def identity_taken(ids: Collection[str], *, besides: int) -> bool:
+    """Whether another contact than ``besides`` has one of these phone numbers or user ids."""
+    return (
+        Contact.objects.filter(Q(whatsapp_id__in=list(ids)) | Q(user_id__in=list(ids)))
+        .exclude(pk=besides)
+        .exists()
+    )
 
 
 # --- media and referrals ---------------------------------------------------------------------

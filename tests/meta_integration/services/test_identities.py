@@ -235,3 +235,16 @@ def test_the_flow_engine_never_answers_what_is_not_a_person_talking(
     inbound = Message.objects.get(direction="in")
     assert inbound.dispatched_at is not None  # looked at once, not left for the sweep
     assert not Message.objects.filter(direction="out").exists()
+
+
+def test_a_status_never_merges_contacts_that_is_for_their_own_messages(
+    config, post_webhook, our_message
+):
+    someone = Contact.objects.create(user_id=BSUID)
+    data = shape("pywa_status_read")
+    value(data)["statuses"][0]["recipient_user_id"] = BSUID
+    assert post_webhook(body(data)).status_code == 200
+    ours = Contact.objects.get(pk=our_message.contact_id)
+    assert ours.user_id is None and Contact.objects.filter(pk=someone.pk).exists()
+    our_message.refresh_from_db()
+    assert our_message.status == "read"

@@ -159,12 +159,19 @@ def _send_one(message: Message, clients: dict[int, GraphClient], now: datetime) 
 
 
 def learn_from_answer(contact: Contact, *, wa_id: str, user_id: str) -> None:
-    """Meta's answer names the recipient by both ids: complete the contact (see
-    ``conversations.services.resolve_contact``), only when one id is already the contact's."""
+    """Meta's answer (to a send, or a status) names the recipient by both ids: give the contact
+    the id it lacked. Only when one id is already the contact's (a report about someone else
+    never renames it) and the other is nobody else's: merging two contacts is left to the
+    person's own messages, never done under a send lane's lock."""
     phone = wa_id if is_wa_id(wa_id) else None
     bsuid = user_id if is_bsuid(user_id) else None
     ids = {i for i in (phone, bsuid) if i}
     if not ids or ids <= contact.identities or not ids & contact.identities:
+        return
+    if conversation_selectors.identity_taken(ids - contact.identities, besides=contact.pk):
+        logger.info(
+            "A delivery report names an id of another contact", extra={"contact": contact.pk}
+        )
         return
     conversations.resolve_contact(conversations.Identity(whatsapp_id=phone, user_id=bsuid))
 
