@@ -123,11 +123,6 @@ def routing_keys(data: Any) -> tuple[list[str], list[str]]:
     return numbers, accounts
 
 
-def routing_phone_number_ids(data: Any) -> list[str]:
-    """The phone number IDs a body is routed by (see ``routing_keys``)."""
-    return routing_keys(data)[0]
-
-
 def _configs_for(numbers: list[str], accounts: list[str]) -> list[MetaAppConfig]:
     """One config per routing key: the number's, or the first active one of the account.
     Raises ``WebhookUnknownNumber`` / ``WebhookNoSecret``."""
