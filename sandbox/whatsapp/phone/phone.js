@@ -387,11 +387,30 @@
     return "[" + message.type + "]";
   }
 
+  // Everything a bubble shows but its ticks: when only the ticks move, the bubble stays (a tap
+  // on its buttons must never land on an element that was just replaced).
+  function contentKey(message) {
+    return JSON.stringify([message.payload, message.media, message.context_id, message.status === "failed" ? message.errors : null]);
+  }
+
   function renderMessage(message, isNew) {
     var list = $("messages");
     var empty = list.querySelector(".empty-chat");
     if (empty) empty.remove();
     var existing = list.querySelector('[data-wamid="' + CSS.escape(message.wamid) + '"]');
+    var key = contentKey(message);
+    if (existing && existing.getAttribute("data-content-key") === key) {
+      var current = ticksFor(message);
+      var ticksNode = existing.querySelector(".ticks");
+      existing.setAttribute("data-status", message.status);
+      if (ticksNode) {
+        ticksNode.className = "ticks " + current.cls;
+        ticksNode.setAttribute("aria-label", current.label);
+        ticksNode.title = current.label;
+        ticksNode.textContent = current.mark;
+      }
+      return;
+    }
     var fromMe = message.direction === "in";
     var item = el("li", {
       className: "msg " + (fromMe ? "from-me" : "from-them"),
@@ -399,6 +418,7 @@
       "data-seq": String(message.seq),
       "data-status": message.status,
       "data-type": message.interactive_type || message.type,
+      "data-content-key": key,
     });
     var bubble = el("div", { className: "bubble" });
     if (message.context_id && state.messages.has(message.context_id)) {
