@@ -53,3 +53,26 @@ def test_admin_index_links_to_the_dashboard(staff_client):
     html = staff_client.get("/admin/").content.decode()
     assert URL in html
     assert "Operations dashboard" in html
+
+
+def test_the_dashboard_counts_bookings_per_ad(admin_client, make_booking):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from conversations import services as conversations
+    from conversations.models import Contact, Message
+
+    contact = Contact.objects.create(user_id="ZW.5511", username="chipo.d")
+    message = Message.objects.create(
+        contact=contact,
+        direction="in",
+        message_type="text",
+        status="received",
+        timestamp=timezone.now(),
+    )
+    conversations.record_referral(message, source_id="ad-77", headline="Zambezi sunset cruise")
+    make_booking(contact=contact)
+    page = admin_client.get(reverse("admin:monitoring_dashboard"))
+    assert page.status_code == 200
+    assert b"Bookings from WhatsApp ads" in page.content
+    assert b"Zambezi sunset cruise" in page.content

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -533,20 +533,28 @@ def booking_referral(booking: Booking) -> Referral | None:
 
 
 def bookings_per_ad(window: Window) -> list[AdBookings]:
-    """Bookings created in the window, counted per ad they came from (most first)."""
+    """Bookings created in the window, counted per ad they came from (most first); one query:
+    each booking is joined to its contact's latest referral before it was made."""
+    latest = Referral.objects.filter(
+        contact_id=OuterRef("contact_id"), received_at__lte=OuterRef("created_at")
+    ).order_by("-received_at", "-id")
+    rows = (
+        Booking.objects.filter(_in(window, "created_at"), contact__isnull=False)
+        .annotate(
+            ad_source_id=Subquery(latest.values("source_id")[:1]),
+            ad_source_url=Subquery(latest.values("source_url")[:1]),
+            ad_clid=Subquery(latest.values("ctwa_clid")[:1]),
+            ad_headline=Subquery(latest.values("headline")[:1]),
+        )
+        .exclude(ad_headline__isnull=True)
+        .values_list("ad_source_id", "ad_source_url", "ad_clid", "ad_headline")
+    )
     counts: dict[str, list] = {}
-    bookings = Booking.objects.filter(_in(window, "created_at"), contact__isnull=False)
-    for booking in bookings.only("id", "contact_id", "created_at"):
-        referral = booking_referral(booking)
-        if referral is None:
-            continue
-        key = referral.source_id or referral.source_url or referral.ctwa_clid or "?"
-        entry = counts.setdefault(key, [referral.headline, 0])
+    for source_id, source_url, clid, headline in rows:
+        key = source_id or source_url or clid or "?"
+        entry = counts.setdefault(key, [headline, 0])
         entry[1] += 1
     return sorted(
-        (
-            AdBookings(ad=key, headline=headline, bookings=n)
-            for key, (headline, n) in counts.items()
-        ),
+        (AdBookings(ad=key, headline=title, bookings=n) for key, (title, n) in counts.items()),
         key=lambda a: (-a.bookings, a.ad),
     )

@@ -271,6 +271,7 @@ def dashboard(request, *, admin_context: dict | None = None):
         "failed_messages_count": failed_messages.count(),
         "waiting": _contact_rows(waiting[:LIST_LIMIT]),
         "waiting_count": waiting.count(),
+        "ads": selectors.bookings_per_ad(windows[1])[:LIST_LIMIT],
         "last_ipn": selectors.last_ipn_received_at(),
         "render_ms": 0,
     }

@@ -13,6 +13,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -181,12 +182,12 @@ def test_a_failed_fetch_is_retried_by_the_sweep_then_given_up(make_config, graph
     assert media_service.download_inbound_media(media.pk) == media_service.MediaOutcome.RETRY
     media.refresh_from_db()
     assert (media.status, media.attempts) == ("pending", 1)
-    assert housekeeping.pending_media(grace=__import__("datetime").timedelta(0)) == [media.pk]
+    assert housekeeping.pending_media(grace=timedelta(0)) == [media.pk]
     for _ in range(media_service.MAX_ATTEMPTS - 1):
         tasks.download_media(media.pk)  # what the sweep enqueues
     media.refresh_from_db()
     assert (media.status, media.attempts) == ("failed", media_service.MAX_ATTEMPTS)
-    assert housekeeping.pending_media(grace=__import__("datetime").timedelta(0)) == []
+    assert housekeeping.pending_media(grace=timedelta(0)) == []
 
 
 def test_an_expired_media_id_gives_up_at_once(emulated_config):
