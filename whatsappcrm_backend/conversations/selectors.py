@@ -129,6 +129,17 @@ def stored_media_of_message(message_id: int) -> MessageMedia | None:
     ).first()
 
 
+def media_by_channel_id(*, contact: Contact, channel_media_id: str) -> MessageMedia | None:
+    """The file the contact sent with this channel media id (what a flow keeps when it asks
+    for a photo or PDF), whatever its state: it exists from the moment the message is
+    recorded, before the download (which runs beside the bot) has finished."""
+    return (
+        MessageMedia.objects.filter(message__contact=contact, channel_media_id=channel_media_id)
+        .order_by("-id")
+        .first()
+    )
+
+
 def stored_media_by_channel_id(*, contact: Contact, channel_media_id: str) -> MessageMedia | None:
     """The stored file the contact sent with this channel media id (what a flow keeps when it
     asks for a photo or PDF), or None."""
