@@ -253,3 +253,60 @@ def test_staff_check_a_payment_with_the_gateway(staff_client, make_booking, payn
     assert f"{payment.reference}: says Sent; payment pending." in response.content.decode()
     attempt.refresh_from_db()
     assert attempt.check_attempts == 1
+
+
+def test_staff_see_the_proof_on_the_payment_and_the_booking(client, admin_user, make_booking):
+    import hashlib
+
+    from django.urls import reverse
+
+    from conversations import services as conversations
+    from conversations.models import Message
+    from customer_data import services
+    from customer_data.checkout import Payer, request_payment
+    from customer_data.models import PaymentEvent
+    from sandbox.whatsapp.media import SAMPLE_PDF
+
+    contact = conversations.resolve_contact(conversations.Identity(user_id="ZW.5511"))
+    booking = make_booking(total="100.00", contact=contact)
+    message = Message.objects.create(
+        contact=contact, direction="in", message_type="document", status="received"
+    )
+    media = conversations.expect_media(
+        message, channel_media_id="1245089733563001", kind="document", filename="transfer.pdf"
+    )
+    conversations.store_media(
+        media,
+        content=SAMPLE_PDF,
+        mime_type="application/pdf",
+        sha256=hashlib.sha256(SAMPLE_PDF).hexdigest(),
+    )
+    payment = request_payment(
+        booking=booking,
+        amount="50.00",
+        method="bank_transfer",
+        payer=Payer(),
+        source=PaymentEvent.Source.FLOW,
+    ).payment
+    assert services.attach_proof(payment=payment, media_id=media.pk, source="flow")
+    assert not services.attach_proof(payment=payment, media_id=media.pk, source="flow")  # once
+
+    client.force_login(admin_user)
+    media_url = reverse("admin:conversations_message_media", args=[message.pk])
+    payment_page = client.get(reverse("admin:customer_data_payment_change", args=[payment.pk]))
+    assert f'href="{media_url}"'.encode() in payment_page.content
+    assert b"Open the proof (transfer.pdf)" in payment_page.content
+    booking_page = client.get(reverse("admin:customer_data_booking_change", args=[booking.pk]))
+    assert b"Open the proof (transfer.pdf)" in booking_page.content
+    assert b"".join(client.get(media_url).streaming_content) == SAMPLE_PDF
+
+
+def test_only_a_manual_payment_is_proven_by_a_document(make_booking):
+    import pytest
+
+    from customer_data import services
+    from customer_data.models import Payment
+
+    payment = Payment(booking=make_booking(total="100.00"), payment_method="paynow_ecocash")
+    with pytest.raises(ValueError, match="not proven by a document"):
+        services.attach_proof(payment=payment, media_id=1, source="flow")

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
@@ -60,11 +61,46 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+def proof_of_payment(payment: Payment) -> str:
+    """The payer's photo or PDF, for staff: the picture, or a link that opens the PDF (served
+    by the conversations admin to users who may view messages); else its state."""
+    proof = payment.proof
+    if proof is None:
+        return "—"
+    if proof.status != "stored":
+        return f"{proof.get_status_display()}{f': {proof.error}' if proof.error else ''}"
+    url = reverse("admin:conversations_message_media", args=[proof.message_id])
+    if proof.mime_type.startswith("image/"):
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener"><img src="{}" alt="proof of payment" '
+            'style="max-width: 240px; max-height: 240px"></a>',
+            url,
+            url,
+        )
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener">Open the proof ({})</a>',
+        url,
+        proof.filename or "PDF",
+    )
+
+
 class PaymentInline(ReadOnlyInline):
     model = Payment
-    fields = ("reference", "amount", "currency", "payment_method", "status", "created_at")
+    fields = (
+        "reference",
+        "amount",
+        "currency",
+        "payment_method",
+        "status",
+        "proof_of_payment",
+        "created_at",
+    )
     readonly_fields = fields
     show_change_link = True
+
+    @admin.display(description="proof of payment")
+    def proof_of_payment(self, obj):
+        return proof_of_payment(obj)
 
 
 class BookingPaymentEventInline(ReadOnlyInline):
@@ -231,10 +267,17 @@ class PaymentAdmin(admin.ModelAdmin):
         if obj is None:
             # Staff record manual payments; gateway payments start from the conversation.
             return [(None, {"fields": self.ADD_FIELDS})]
-        return [
-            (None, {"fields": self.MONEY_FIELDS + self.PAYER_FIELDS}),
-            ("Gateway details", {"classes": ["collapse"], "fields": ["gateway_details"]}),
-        ]
+        fieldsets = [(None, {"fields": self.MONEY_FIELDS + self.PAYER_FIELDS})]
+        if obj.proof_id is not None:
+            fieldsets.append(("Proof of payment", {"fields": ["proof_of_payment"]}))
+        fieldsets.append(
+            ("Gateway details", {"classes": ["collapse"], "fields": ["gateway_details"]})
+        )
+        return fieldsets
+
+    @admin.display(description="Proof of payment")
+    def proof_of_payment(self, obj):
+        return proof_of_payment(obj) if obj is not None else "—"
 
     @admin.display(description="Gateway details")
     def gateway_details(self, obj):
@@ -255,7 +298,7 @@ class PaymentAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return (*self.MONEY_FIELDS, "gateway_details")
+        return (*self.MONEY_FIELDS, "gateway_details", "proof_of_payment")
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -276,6 +276,14 @@ class Payment(_RetryOnReferenceCollision, models.Model):
     )
     email = models.EmailField(blank=True, help_text="The payer's e-mail, for the receipt.")
     notes = models.TextField(blank=True)
+    proof = models.ForeignKey(
+        "conversations.MessageMedia",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="proven_payments",
+        help_text="The photo or PDF the payer sent as proof (bank transfer, O'mari).",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)

@@ -233,6 +233,28 @@ def record_gateway_message(
     )
 
 
+def attach_proof(*, payment: Payment, media_id: int, source: str) -> bool:
+    """Link the file the payer sent as proof (a ``conversations.MessageMedia`` id) to a manual
+    payment, once: staff then see it on the payment and the booking. Not a money field; the
+    event keeps the link in the payment's history. Returns whether it was attached."""
+    if payment.payment_method not in MANUAL_METHODS:
+        raise ValueError(f"{payment.payment_method} payments are not proven by a document")
+    attached = Payment.objects.filter(pk=payment.pk, proof__isnull=True).update(
+        proof_id=media_id, updated_at=timezone.now()
+    )
+    if attached:
+        payment.proof_id = media_id
+        _event(
+            payment,
+            old=payment.status,
+            new="",
+            source=source,
+            message="Proof of payment attached",
+            raw_data={"proof_media_id": media_id},
+        )
+    return bool(attached)
+
+
 def mark_payment_received(*, payment: Payment, actor, note: str = "") -> TransitionResult:
     """Staff confirm a manual payment (bank transfer, Omari, cash) has arrived."""
     if payment.payment_method not in MANUAL_METHODS:

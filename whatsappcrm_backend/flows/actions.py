@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from django.conf import settings
 
+from conversations import selectors as conversation_selectors
 from customer_data import services as bookings_service
 from customer_data.checkout import (
     CheckoutOutcome,
@@ -402,6 +403,14 @@ def record_proof_of_payment(run) -> ActionResult:
         text = copy.outcome_text(result, method=method, booking_reference=booking.booking_reference)
         if result.refused or result.payment is None:
             return ActionResult("failed", messages=[text])
+        # The file itself (recorded with its message; its download may still be running).
+        media = conversation_selectors.media_by_channel_id(
+            contact=run.contact, channel_media_id=str(proof.get("id", ""))
+        )
+        if media is not None:
+            bookings_service.attach_proof(
+                payment=result.payment, media_id=media.pk, source=PaymentEvent.Source.FLOW
+            )
         logger.info(
             "Proof of payment recorded; waiting for staff",
             extra=payment_log_fields(result.payment),

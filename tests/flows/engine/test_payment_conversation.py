@@ -174,7 +174,15 @@ def test_bank_transfer_proof_approved_by_staff_sends_the_receipt(
         Decimal("50.00"),
     )
     assert "1245089733561234" in payment.notes and "CBZ transfer slip" in payment.notes
-    assert payment.events.get().source == PaymentEvent.Source.FLOW
+    # The photo itself is linked to the payment it proves (its download runs apart).
+    assert payment.proof.channel_media_id == "1245089733561234"
+    assert payment.proof.message.contact == phone.contact
+    assert payment.proof.caption == "CBZ transfer slip"
+    assert [e.message for e in payment.events.order_by("created_at", "id")] == [
+        "Payment created",
+        "Proof of payment attached",
+    ]
+    assert {e.source for e in payment.events.all()} == {PaymentEvent.Source.FLOW}
     assert Booking.objects.get().payment_status == Booking.PaymentStatus.PENDING_MANUAL
 
     with django_capture_on_commit_callbacks(execute=True):
