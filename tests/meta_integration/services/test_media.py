@@ -70,8 +70,10 @@ def test_a_pdf_proof_is_fetched_checked_and_stored(send_from_phone):
     assert (media.filename, media.caption, media.attempts) == ("deposit slip.pdf", "My deposit", 1)
     with media.file.open("rb") as stored:
         assert stored.read() == SAMPLE_PDF
-    # The sender's file name never becomes a path: the stored name is the content's hash.
-    assert media.file.name.endswith(media.sha256)
+    # The sender's file name never becomes a path: the stored name is the content's hash (with
+    # the storage's suffix when the same bytes were stored before).
+    assert media.file.name.startswith("inbound/") and media.sha256 in media.file.name
+    assert "deposit" not in media.file.name
 
 
 def test_a_photo_is_stored_and_a_second_attempt_changes_nothing(send_from_phone):
